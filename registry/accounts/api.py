@@ -1,0 +1,105 @@
+"""HTTP endpoints for tokens, organisations, users and reward policies (thin: schema → service)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app, g
+from flask.views import MethodView
+from flask_smorest.pagination import PaginationParameters
+
+from registry.accounts import schemas, services
+from registry.accounts.models import ApiToken, Organisation, User
+from registry.core.actor import require_actor
+from registry.core.api import make_blueprint, paginate
+from registry.core.http import get_session
+
+blp = make_blueprint("accounts", __name__, "Sign-in tokens, organisations and their users")
+
+
+@blp.route("/tokens")
+class Tokens(MethodView):
+    @blp.arguments(schemas.TokenRequestSchema)
+    @blp.response(201, schemas.TokenSchema)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Exchange e-mail and password for a bearer token (shown once)."""
+        ttl = timedelta(days=current_app.config["REGISTRY_SETTINGS"].token_ttl_days)
+        token, api_token = services.issue_token(
+            get_session(), email=data["email"], password=data["password"], ttl=ttl
+        )
+        return {"token": token, "expires_dt": api_token.expires_dt}
+
+
+@blp.route("/tokens/current")
+class CurrentToken(MethodView):
+    @blp.response(204)
+    def delete(self) -> None:
+        """Revoke the token this request was made with."""
+        actor = require_actor()
+        api_token: ApiToken = g.api_token
+        services.revoke_token(get_session(), actor=actor, api_token=api_token)
+
+
+@blp.route("/organisations")
+class Organisations(MethodView):
+    @blp.response(200, schemas.OrganisationOutSchema(many=True))
+    @blp.paginate()
+    def get(self, pagination_parameters: PaginationParameters) -> list[Organisation]:
+        """Organisations you may see: all for admins and auditors, your own otherwise."""
+        actor = require_actor()
+        return paginate(get_session(), services.visible_organisations(actor), pagination_parameters)
+
+    @blp.arguments(schemas.OrganisationSchema)
+    @blp.response(201, schemas.OrganisationOutSchema)
+    def post(self, data: dict[str, Any]) -> Organisation:
+        """Register an organisation (admins)."""
+        return services.create_organisation(get_session(), actor=require_actor(), data=data)
+
+
+@blp.route("/organisations/<uuid:organisation_id>")
+class OrganisationById(MethodView):
+    @blp.response(200, schemas.OrganisationOutSchema)
+    def get(self, organisation_id: uuid.UUID) -> Organisation:
+        return services.get_organisation(
+            get_session(), actor=require_actor(), organisation_id=organisation_id
+        )
+
+
+@blp.route("/organisations/<uuid:organisation_id>/users")
+class OrganisationUsers(MethodView):
+    @blp.response(200, schemas.UserSchema(many=True))
+    @blp.paginate()
+    def get(
+        self, organisation_id: uuid.UUID, pagination_parameters: PaginationParameters
+    ) -> list[User]:
+        session = get_session()
+        statement = services.list_users(
+            session, actor=require_actor(), organisation_id=organisation_id
+        )
+        return paginate(session, statement, pagination_parameters)
+
+    @blp.arguments(schemas.UserSchema)
+    @blp.response(201, schemas.UserSchema)
+    def post(self, data: dict[str, Any], organisation_id: uuid.UUID) -> User:
+        """Add a user (admins anywhere; TTO staff to their own organisation)."""
+        return services.create_user(
+            get_session(), actor=require_actor(), organisation_id=organisation_id, data=data
+        )
+
+
+@blp.route("/organisations/<uuid:organisation_id>/reward-policy")
+class RewardPolicy(MethodView):
+    @blp.response(200, schemas.RewardPolicySchema)
+    def get(self, organisation_id: uuid.UUID) -> dict[str, Any]:
+        return services.reward_policy(
+            get_session(), actor=require_actor(), organisation_id=organisation_id
+        )
+
+    @blp.arguments(schemas.RewardPolicySchema)
+    @blp.response(200, schemas.RewardPolicySchema)
+    def put(self, data: dict[str, Any], organisation_id: uuid.UUID) -> dict[str, Any]:
+        return services.set_reward_policy(
+            get_session(), actor=require_actor(), organisation_id=organisation_id, data=data
+        )

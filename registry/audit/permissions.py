@@ -1,0 +1,7 @@
+"""Who reads the audit log: the operator and auditors (the log spans every organisation)."""
+
+from __future__ import annotations
+
+from registry.core.actor import Role
+
+AUDIT_READERS = (Role.ADMIN, Role.AUDITOR)

@@ -1,0 +1,201 @@
+"""Appending to and verifying the hash-chained audit log.
+
+Every state-changing service calls :func:`record` in its own transaction, so an event exists
+exactly when its change was committed (DESIGN.md §2, "Audit trail").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from registry.audit.models import AuditEvent, AuditHead
+from registry.core.actor import Actor
+from registry.core.canonical import canonical_json, format_instant, to_plain
+
+GENESIS_CHAIN = "00" * 32
+LEAF_PREFIX = b"\x00"  # RFC 6962 §2.1: leaf hashes are domain-separated from node hashes
+
+
+def canonical_event(
+    *,
+    seq: int,
+    event_dt: datetime,
+    actor_id: uuid.UUID | None,
+    actor_organisation_id: uuid.UUID | None,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    payload: Mapping[str, Any],
+) -> bytes:
+    return canonical_json(
+        {
+            "seq": seq,
+            "time": format_instant(event_dt),
+            "actor": str(actor_id) if actor_id else None,
+            "actor_organisation": str(actor_organisation_id) if actor_organisation_id else None,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "payload": payload,
+        }
+    ).encode("utf-8")
+
+
+def leaf_hash(canonical: bytes) -> str:
+    return hashlib.sha256(LEAF_PREFIX + canonical).hexdigest()
+
+
+def chain_hash(previous: str, leaf: str) -> str:
+    return hashlib.sha256(bytes.fromhex(previous) + bytes.fromhex(leaf)).hexdigest()
+
+
+def _locked_head(session: Session) -> AuditHead:
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(id=1, size=0, chain_hash=GENESIS_CHAIN)
+        session.add(head)
+        session.flush()
+    return head
+
+
+def record(
+    session: Session,
+    *,
+    actor: Actor | None,
+    action: str,
+    subject_type: str,
+    subject_id: uuid.UUID | str,
+    payload: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event for a change made in this transaction; the caller commits both.
+
+    ``payload`` holds the changed fields (for edits, ``{"field": [old, new]}``); it is stored as
+    canonical JSON and must contain only exact values (no floats).
+    """
+    plain_payload = to_plain(dict(payload or {}))
+    head = _locked_head(session)
+    seq = head.size + 1
+    event_dt = datetime.now(UTC)
+    actor_id = actor.user_id if actor else None
+    actor_org = actor.organisation_id if actor else None
+    canonical = canonical_event(
+        seq=seq,
+        event_dt=event_dt,
+        actor_id=actor_id,
+        actor_organisation_id=actor_org,
+        action=action,
+        subject_type=subject_type,
+        subject_id=str(subject_id),
+        payload=plain_payload,
+    )
+    leaf = leaf_hash(canonical)
+    chained = chain_hash(head.chain_hash, leaf)
+    event = AuditEvent(
+        seq=seq,
+        event_dt=event_dt,
+        actor_id=actor_id,
+        actor_organisation_id=actor_org,
+        action=action,
+        subject_type=subject_type,
+        subject_id=str(subject_id),
+        payload=canonical_json(plain_payload),
+        leaf_hash=leaf,
+        chain_hash=chained,
+    )
+    session.add(event)
+    head.size = seq
+    head.chain_hash = chained
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    size: int
+    chain_hash: str
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "size": self.size,
+            "chain_hash": self.chain_hash,
+            "first_bad_seq": self.first_bad_seq,
+            "problem": self.problem,
+        }
+
+
+def verify(session: Session, *, batch: int = 5000) -> Verdict:
+    """Recompute every leaf and chain hash in order; name the first event that does not match.
+
+    Checks, per event: the sequence continues without a gap, the stored leaf hash equals the
+    hash of the event's own fields, and the chain hash commits to the previous one. Finally the
+    head must agree with the last event (a truncated log is caught there).
+    """
+    previous = GENESIS_CHAIN
+    expected_seq = 1
+    rows = session.execute(
+        select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=batch)
+    ).scalars()
+    for event in rows:
+        bad = _check_event(event, expected_seq, previous)
+        if bad:
+            return Verdict(False, expected_seq - 1, previous, event.seq, bad)
+        previous = event.chain_hash
+        expected_seq += 1
+    size = expected_seq - 1
+    head = session.get(AuditHead, 1)
+    head_size, head_chain = (head.size, head.chain_hash) if head else (0, GENESIS_CHAIN)
+    if head_size != size or head_chain != previous:
+        return Verdict(
+            False,
+            size,
+            previous,
+            size + 1 if head_size > size else None,
+            f"log head says {head_size} events ending {head_chain[:12]}…, "
+            f"the events give {size} ending {previous[:12]}…",
+        )
+    return Verdict(True, size, previous)
+
+
+def _check_event(event: AuditEvent, expected_seq: int, previous: str) -> str | None:
+    if event.seq != expected_seq:
+        return f"sequence jumps from {expected_seq - 1} to {event.seq}"
+    try:
+        payload = json.loads(event.payload)
+        canonical = canonical_event(
+            seq=event.seq,
+            event_dt=event.event_dt,
+            actor_id=event.actor_id,
+            actor_organisation_id=event.actor_organisation_id,
+            action=event.action,
+            subject_type=event.subject_type,
+            subject_id=event.subject_id,
+            payload=payload,
+        )
+    except (ValueError, TypeError) as exc:
+        return f"event {event.seq} cannot be read: {exc}"
+    if canonical_json(payload) != event.payload:
+        return f"event {event.seq}: payload is not in canonical form (edited by hand?)"
+    if leaf_hash(canonical) != event.leaf_hash:
+        return f"event {event.seq}: contents do not match its leaf hash"
+    if chain_hash(previous, event.leaf_hash) != event.chain_hash:
+        return f"event {event.seq}: chain hash does not follow from event {event.seq - 1}"
+    return None
+
+
+def count_events(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(AuditEvent)) or 0

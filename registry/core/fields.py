@@ -1,0 +1,65 @@
+"""marshmallow fields for the registry's exact and validated value types."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import marshmallow as ma
+
+from registry.core.identifiers import (
+    IdentifierError,
+    normalise_ipc,
+    parse_application_number,
+    validate_uscc,
+)
+from registry.core.shares import ShareError, format_percent, parse_percent
+
+
+class PercentField(ma.fields.Field):
+    """A percentage as a decimal string with at most two places ("33.34"); floats refused."""
+
+    def __init__(self, *, allow_zero: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.allow_zero = allow_zero
+        self.metadata = {"type": "string", "example": "33.34", **self.metadata}
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else format_percent(Decimal(value))
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ma.ValidationError('send the percentage as a decimal string such as "33.34"')
+        try:
+            return parse_percent(value, allow_zero=self.allow_zero)
+        except (ShareError, InvalidOperation) as exc:
+            raise ma.ValidationError(str(exc)) from None
+
+
+class UsccField(ma.fields.String):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return validate_uscc(text)
+        except IdentifierError as exc:
+            raise ma.ValidationError(str(exc)) from None
+
+
+class IpcField(ma.fields.String):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return normalise_ipc(text)
+        except IdentifierError as exc:
+            raise ma.ValidationError(str(exc)) from None
+
+
+class ApplicationNumberField(ma.fields.String):
+    """A Chinese application number in any common spelling, loaded in its canonical form."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return parse_application_number(text).canonical
+        except IdentifierError as exc:
+            raise ma.ValidationError(str(exc)) from None

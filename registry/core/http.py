@@ -1,0 +1,197 @@
+"""The HTTP edge shared by every feature: error envelope, request session, headers, ETags.
+
+Every 4xx and 5xx — raised by a service, by marshmallow, by flask-smorest or by Flask itself
+(404, 405, 413) — answers with the one envelope of DESIGN.md §3::
+
+    {"code": "validation_error", "status": 422, "message": "...",
+     "errors": [{"field": "owners.0.title_share", "messages": ["..."]}]}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, current_app, g, jsonify, request
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
+
+from registry.core.db import Database
+from registry.core.errors import (
+    FieldError,
+    PreconditionFailed,
+    PreconditionRequired,
+    RegistryError,
+)
+
+log = logging.getLogger(__name__)
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Machine-readable codes for errors Flask and werkzeug raise themselves.
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    428: "precondition_required",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+# webargs nests errors under the request location; clients name fields, not locations.
+LOCATIONS = frozenset({"json", "query", "form", "files", "headers", "querystring", "view_args"})
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+}
+
+
+def flatten_messages(messages: Any, prefix: str = "") -> list[FieldError]:
+    """Turn marshmallow's nested ``{"json": {"owners": {0: {...}}}}`` into flat field paths."""
+    if isinstance(messages, Mapping):
+        out: list[FieldError] = []
+        for key, value in messages.items():
+            name = str(key)
+            if not prefix and name in LOCATIONS:
+                out.extend(flatten_messages(value, ""))
+                continue
+            path = f"{prefix}.{name}" if prefix else name
+            out.extend(flatten_messages(value, path))
+        return out
+    if isinstance(messages, list | tuple) and all(isinstance(m, str) for m in messages):
+        return [FieldError(prefix or "_schema", tuple(messages))]
+    if isinstance(messages, list | tuple):
+        out = []
+        for item in messages:
+            out.extend(flatten_messages(item, prefix))
+        return out
+    return [FieldError(prefix or "_schema", (str(messages),))]
+
+
+def envelope(
+    status: int, code: str, message: str, errors: list[FieldError] | None = None
+) -> Response:
+    body = {
+        "code": code,
+        "status": status,
+        "message": message,
+        "errors": [{"field": e.field, "messages": list(e.messages)} for e in errors or []],
+    }
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def handle_registry_error(error: RegistryError) -> Response:
+    return envelope(error.status, error.code, error.message, error.errors)
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    errors = flatten_messages(data.get("messages") or data.get("errors") or {})
+    if status == 422 and errors:
+        message = "invalid input"
+    else:
+        message = data.get("message") or error.description or error.name
+    response = envelope(status, HTTP_CODES.get(status, "error"), message, errors)
+    for name, value in (data.get("headers") or {}).items():
+        response.headers[name] = value
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
+
+def handle_operational_error(error: OperationalError) -> Response:
+    # A write that waited past the busy timeout (SQLite) or lost a serialisation race
+    # (PostgreSQL): nothing was committed, and the client may retry (reliability.md §2.4).
+    log.warning("database busy: %s", error)
+    response = envelope(503, "unavailable", "the database is busy; retry shortly")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+def handle_unexpected(error: Exception) -> Response:
+    log.exception("unhandled error", exc_info=error)
+    return envelope(500, "internal_error", InternalServerError.description)
+
+
+def get_db() -> Database:
+    db: Database = current_app.extensions["registry.db"]
+    return db
+
+
+def get_session() -> Session:
+    """The request's session: write requests get a ``BEGIN IMMEDIATE`` one on SQLite."""
+    if "db_session" not in g:
+        g.db_session = get_db().session(write=request.method in WRITE_METHODS)
+    session: Session = g.db_session
+    return session
+
+
+def _commit_or_rollback(response: Response) -> Response:
+    session: Session | None = g.pop("db_session", None)
+    if session is None:
+        return response
+    try:
+        if response.status_code < 400:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+    return response
+
+
+def _discard_session(_error: BaseException | None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        session.rollback()
+        session.close()
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def etag_for(*parts: object) -> str:
+    digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:32]
+    return f'"{digest}"'
+
+
+def check_if_match(current_etag: str) -> None:
+    """Optimistic concurrency for edits: 428 without ``If-Match``, 412 when it is stale."""
+    header = request.headers.get("If-Match")
+    if not header:
+        raise PreconditionRequired("send If-Match with the ETag from your last GET")
+    offered = {tag.strip() for tag in header.split(",")}
+    if "*" not in offered and current_etag not in offered:
+        raise PreconditionFailed("the resource changed since you read it; GET it again")
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(RegistryError, handle_registry_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(OperationalError, handle_operational_error)
+    app.register_error_handler(Exception, handle_unexpected)
+    app.after_request(_commit_or_rollback)
+    app.after_request(_security_headers)
+    app.teardown_request(_discard_session)

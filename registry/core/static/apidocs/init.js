@@ -1,0 +1,5 @@
+// Served by the app itself (no CDN, no inline script): start Swagger UI on our OpenAPI document.
+window.addEventListener("load", function () {
+  var root = document.getElementById("swagger-ui");
+  window.ui = SwaggerUIBundle({ url: root.dataset.spec, dom_id: "#swagger-ui" });
+});

@@ -1,0 +1,9 @@
+"""Import every feature's models so the metadata is complete (Alembic, tests)."""
+
+from __future__ import annotations
+
+
+def import_all_models() -> None:
+    import registry.accounts.models
+    import registry.audit.models
+    import registry.patents.models  # noqa: F401
