@@ -9,14 +9,14 @@ from typing import Any
 
 from flask import Flask
 
-from registry import accounts, audit, ops, patents
+from registry import accounts, audit, licences, offers, ops, patents
 from registry.config import Settings, load_settings
 from registry.core import api as core_api
 from registry.core import http
 from registry.core.db import Database, make_engine
 
 # Explicit and ordered (STYLE.md §1): a feature may rely on those before it.
-FEATURES: tuple[ModuleType, ...] = (ops, audit, accounts, patents)
+FEATURES: tuple[ModuleType, ...] = (ops, audit, accounts, patents, offers, licences)
 
 
 def create_app(
@@ -31,6 +31,7 @@ def create_app(
     app = Flask("registry", instance_path=str(settings.instance_path))
     app.config.update(settings.flask_config())
     app.config["REGISTRY_SETTINGS"] = settings
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
     logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     app.extensions["registry.db"] = database or Database(make_engine(settings.database_url))

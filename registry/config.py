@@ -8,8 +8,10 @@ debug on, a generated or weak secret, or cookies that may travel without TLS.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,11 @@ from typing import Any
 ENVIRONMENTS = ("development", "testing", "production")
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name
 MIN_SECRET_LENGTH = 32
+# A random key of 32+ characters uses far more distinct characters than this; "x" * 32 or a
+# tutorial word repeated ("changemechangeme…") does not.
+MIN_SECRET_DISTINCT = 10
+# Tokens may not outlive this (and a huge value would overflow the expiry date at sign-in).
+MAX_TOKEN_TTL_DAYS = 3650
 # Values people paste from tutorials; a production deployment with one of them is refused.
 KNOWN_WEAK_SECRETS = frozenset({"dev", "secret", "changeme", "change-me", "development"})
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -32,7 +39,7 @@ class Settings:
     env: str
     instance_path: Path
     database_url: str
-    secret_key: str
+    secret_key: str = field(repr=False)
     secret_key_source: str = field(compare=False)  # "environment" or "generated"
     debug: bool = False
     session_cookie_secure: bool = False
@@ -79,7 +86,9 @@ def _flag(environ: dict[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, not {raw!r}")
 
 
-def _positive_int(environ: dict[str, str], name: str, default: int) -> int:
+def _positive_int(
+    environ: dict[str, str], name: str, default: int, maximum: int | None = None
+) -> int:
     raw = environ.get(name)
     if raw is None:
         return default
@@ -89,6 +98,8 @@ def _positive_int(environ: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
     if value <= 0:
         raise ConfigError(f"{name} must be positive, not {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, not {value}")
     return value
 
 
@@ -106,14 +117,28 @@ def normalise_database_url(url: str) -> str:
 
 
 def _secret_from_instance(instance_path: Path) -> str:
-    """Read the development secret, creating it (mode 0600) on first run."""
+    """Read the development secret, creating it (mode 0600) on first run.
+
+    Several workers may start at once: the secret is written to a private temporary file and
+    hard-linked into place, so the file appears complete or not at all and the first writer wins
+    (the others read its secret instead of failing or reading a half-written file).
+    """
     path = instance_path / SECRET_FILE
-    if path.exists():
-        return path.read_text(encoding="ascii").strip()
-    secret = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(secret + "\n")
+    if not path.exists():
+        fd, temporary = tempfile.mkstemp(dir=instance_path, prefix=f".{SECRET_FILE}.")  # 0600
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_urlsafe(48) + "\n")
+            with contextlib.suppress(FileExistsError):  # another process won: use theirs
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    secret = path.read_text(encoding="ascii").strip()
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"{path} holds no usable secret key: delete it to generate a new one, "
+            "or set REGISTRY_SECRET_KEY"
+        )
     return secret
 
 
@@ -160,7 +185,9 @@ def load_settings(
         "secret_key_source": source,
         "debug": _flag(env_vars, "REGISTRY_DEBUG", False),
         "session_cookie_secure": _flag(env_vars, "REGISTRY_SESSION_COOKIE_SECURE", production),
-        "token_ttl_days": _positive_int(env_vars, "REGISTRY_TOKEN_TTL_DAYS", 30),
+        "token_ttl_days": _positive_int(
+            env_vars, "REGISTRY_TOKEN_TTL_DAYS", 30, maximum=MAX_TOKEN_TTL_DAYS
+        ),
         "max_content_length": _positive_int(
             env_vars, "REGISTRY_MAX_CONTENT_LENGTH", 8 * 1024 * 1024
         ),
@@ -182,6 +209,7 @@ def _refuse_insecure_production(settings: Settings) -> None:
     if (
         len(settings.secret_key) < MIN_SECRET_LENGTH
         or settings.secret_key.lower() in KNOWN_WEAK_SECRETS
+        or len(set(settings.secret_key)) < MIN_SECRET_DISTINCT
     ):
         problems.append(f"REGISTRY_SECRET_KEY is weak (use {MIN_SECRET_LENGTH}+ random characters)")
     if not settings.session_cookie_secure:

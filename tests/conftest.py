@@ -33,6 +33,22 @@ def _reset_postgres(engine: Engine) -> None:
         connection.execute(text("CREATE SCHEMA public"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """Real argon2id, with the cheapest parameters: production's ~100 ms per hash is the point
+    in production and only slowness in a suite that signs in hundreds of times.
+    tests/unit/test_passwords.py checks the production parameters separately."""
+    from argon2 import PasswordHasher, profiles
+
+    from registry.accounts import passwords
+
+    original = passwords._hasher, passwords._DUMMY_HASH
+    passwords._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    passwords._DUMMY_HASH = passwords._hasher.hash("timing-equaliser-not-a-password")
+    yield
+    passwords._hasher, passwords._DUMMY_HASH = original
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get(PG_ENV)

@@ -13,7 +13,7 @@ from flask_smorest.pagination import PaginationParameters
 from registry.accounts import schemas, services
 from registry.accounts.models import ApiToken, Organisation, User
 from registry.core.actor import require_actor
-from registry.core.api import make_blueprint, paginate
+from registry.core.api import make_blueprint, paginate, public
 from registry.core.http import get_session
 
 blp = make_blueprint("accounts", __name__, "Sign-in tokens, organisations and their users")
@@ -21,6 +21,7 @@ blp = make_blueprint("accounts", __name__, "Sign-in tokens, organisations and th
 
 @blp.route("/tokens")
 class Tokens(MethodView):
+    @public
     @blp.arguments(schemas.TokenRequestSchema)
     @blp.response(201, schemas.TokenSchema)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:

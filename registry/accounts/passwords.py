@@ -24,6 +24,11 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
+def needs_rehash(password_hash: str) -> bool:
+    """True when the hash was made with weaker parameters than today's (upgrade on sign-in)."""
+    return _hasher.check_needs_rehash(password_hash)
+
+
 def password_problems(password: str, *, email: str) -> list[str]:
     problems = []
     if len(password) < MIN_LENGTH:

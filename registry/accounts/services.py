@@ -26,7 +26,12 @@ from registry.accounts.models import (
     RewardPolicy,
     User,
 )
-from registry.accounts.passwords import hash_password, password_problems, verify_password
+from registry.accounts.passwords import (
+    hash_password,
+    needs_rehash,
+    password_problems,
+    verify_password,
+)
 from registry.audit.services import record
 from registry.core.actor import Actor, Role
 from registry.core.errors import (
@@ -214,10 +219,25 @@ def list_users(session: Session, *, actor: Actor, organisation_id: uuid.UUID) ->
 def bootstrap_admin(
     session: Session, *, email: str, name: str, password: str, uscc: str | None = None
 ) -> User:
-    """Create the clearing-house organisation (once) and an admin user in it."""
+    """Create the clearing-house organisation (once) and an admin user in it.
+
+    ``uscc`` is recorded on a clearing house that has none yet (it "can be left for later");
+    a different one than it already has, or one another organisation holds, is refused (409).
+    """
     house = session.scalar(
         select(Organisation).where(Organisation.kind == OrganisationKind.CLEARING_HOUSE)
     )
+    if uscc is not None and (house is None or house.uscc != uscc):
+        if house is not None and house.uscc is not None:
+            raise RuleViolation(
+                "the clearing house already has a different USCC",
+                [FieldError.of("uscc", f"the clearing house's USCC is {house.uscc}")],
+            )
+        if session.scalar(select(Organisation.id).where(Organisation.uscc == uscc)):
+            raise Duplicate(
+                "an organisation with this USCC is registered",
+                [FieldError.of("uscc", "already registered")],
+            )
     if house is None:
         house = Organisation(
             name=CLEARING_HOUSE_NAME,
@@ -229,7 +249,7 @@ def bootstrap_admin(
             created_dt=now(),
         )
         session.add(house)
-        session.flush()
+        _flush_unique(session, "uscc")
         record(
             session,
             actor=None,
@@ -237,6 +257,17 @@ def bootstrap_admin(
             subject_type="organisation",
             subject_id=house.id,
             payload=_organisation_payload(house),
+        )
+    elif uscc is not None and house.uscc is None:
+        house.uscc = uscc
+        _flush_unique(session, "uscc")
+        record(
+            session,
+            actor=None,
+            action="organisation.updated",
+            subject_type="organisation",
+            subject_id=house.id,
+            payload={"uscc": [None, uscc]},
         )
     return create_user(
         session,
@@ -261,6 +292,8 @@ def issue_token(
     valid = verify_password(user.password_hash if user else None, password)
     if user is None or not valid or not user.is_active:
         raise Unauthenticated("e-mail or password is wrong")
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
     return create_token(session, user=user, ttl=ttl)
 
 
@@ -361,6 +394,13 @@ def set_reward_policy(
             )
         )
     split = data.get("remainder_split") or []
+    recipients: set[str] = set()
+    for index, part in enumerate(split):
+        if part["recipient"] in recipients:
+            errors.append(
+                FieldError.of(f"remainder_split.{index}.recipient", "each recipient appears once")
+            )
+        recipients.add(part["recipient"])
     if split:
         try:
             check_total([part["share"] for part in split], what="remainder split shares")

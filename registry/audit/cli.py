@@ -23,7 +23,8 @@ def verify_command() -> None:
     if verdict.ok:
         click.echo(f"ok: {verdict.size} events, chain head {verdict.chain_hash}")
         return
-    click.echo(f"BROKEN at event {verdict.first_bad_seq}: {verdict.problem}", err=True)
+    where = f" at event {verdict.first_bad_seq}" if verdict.first_bad_seq else ""
+    click.echo(f"BROKEN{where}: {verdict.problem}", err=True)
     click.echo(f"the first {verdict.size} events verify", err=True)
     raise SystemExit(1)
 

@@ -59,8 +59,13 @@ def chain_hash(previous: str, leaf: str) -> str:
 
 
 def _locked_head(session: Session) -> AuditHead:
+    # populate_existing: a head this session loaded earlier may be stale (another writer has
+    # appended since); the row read under the lock must overwrite it, or the next seq repeats.
     head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+        select(AuditHead)
+        .where(AuditHead.id == 1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if head is None:
         head = AuditHead(id=1, size=0, chain_hash=GENESIS_CHAIN)
@@ -143,37 +148,102 @@ def verify(session: Session, *, batch: int = 5000) -> Verdict:
 
     Checks, per event: the sequence continues without a gap, the stored leaf hash equals the
     hash of the event's own fields, and the chain hash commits to the previous one. Finally the
-    head must agree with the last event (a truncated log is caught there).
+    head must agree with the last event (a truncated log is caught there). On failure
+    ``first_bad_seq`` names the first event that is wrong or missing, and the first ``size``
+    events verify.
+
+    Safe while writers append: under PostgreSQL's READ COMMITTED each statement sees what was
+    committed when it started, so events appended between reading the events and reading the
+    head would look like a truncated log. Heads only grow and commit with their events, so the
+    events are read first, then the head, then any events up to the head that came meanwhile.
     """
-    previous = GENESIS_CHAIN
-    expected_seq = 1
-    rows = session.execute(
-        select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=batch)
-    ).scalars()
-    for event in rows:
-        bad = _check_event(event, expected_seq, previous)
-        if bad:
-            return Verdict(False, expected_seq - 1, previous, event.seq, bad)
-        previous = event.chain_hash
-        expected_seq += 1
-    size = expected_seq - 1
-    head = session.get(AuditHead, 1)
+    chain = _Chain()
+    bad = chain.extend(session, upto=None, batch=batch)
+    if bad:
+        return bad
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == 1).execution_options(populate_existing=True)
+    ).scalar_one_or_none()
     head_size, head_chain = (head.size, head.chain_hash) if head else (0, GENESIS_CHAIN)
-    if head_size != size or head_chain != previous:
+    if chain.size < head_size:
+        bad = chain.extend(session, upto=head_size, batch=batch)
+        if bad:
+            return bad
+    if chain.size == head_size and chain.previous == head_chain:
+        return Verdict(True, chain.size, chain.previous)
+    said = (
+        f"the log head says {head_size} events ending {head_chain[:12]}…"
+        if head
+        else "the log head is missing"
+    )
+    found = f"the events give {chain.size} ending {chain.previous[:12]}…"
+    if chain.size < head_size:
+        missing = chain.size + 1
         return Verdict(
             False,
-            size,
-            previous,
-            size + 1 if head_size > size else None,
-            f"log head says {head_size} events ending {head_chain[:12]}…, "
-            f"the events give {size} ending {previous[:12]}…",
+            chain.size,
+            chain.previous,
+            missing,
+            f"event {missing} is missing: {said}, {found}",
         )
-    return Verdict(True, size, previous)
+    if chain.size > head_size:
+        extra = head_size + 1
+        covered = session.scalar(select(AuditEvent.chain_hash).where(AuditEvent.seq == head_size))
+        return Verdict(
+            False,
+            head_size,
+            covered or GENESIS_CHAIN,
+            extra,
+            f"event {extra} is not covered by the log head: {said}, {found}",
+        )
+    if chain.size == 0:
+        return Verdict(False, 0, GENESIS_CHAIN, None, f"{said}, {found}")
+    return Verdict(
+        False,
+        chain.size - 1,
+        chain.before_last,
+        chain.size,
+        f"event {chain.size} does not match the log head: {said}, {found}",
+    )
+
+
+class _Chain:
+    """The running state of a verification: how many events verified, and the chain so far."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.previous = GENESIS_CHAIN
+        self.before_last = GENESIS_CHAIN
+
+    def extend(self, session: Session, *, upto: int | None, batch: int) -> Verdict | None:
+        """Verify the events after those already checked (up to seq ``upto``)."""
+        statement = select(AuditEvent)
+        if self.size:  # the first pass reads every row: a forged seq 0 is named, not skipped
+            statement = statement.where(AuditEvent.seq > self.size)
+        if upto is not None:
+            statement = statement.where(AuditEvent.seq <= upto)
+        rows = session.execute(
+            statement.order_by(AuditEvent.seq).execution_options(yield_per=batch)
+        ).scalars()
+        for event in rows:
+            problem = _check_event(event, self.size + 1, self.previous)
+            if problem:
+                rows.close()
+                bad_seq = min(event.seq, self.size + 1)
+                return Verdict(False, self.size, self.previous, bad_seq, problem)
+            self.before_last, self.previous = self.previous, event.chain_hash
+            self.size += 1
+        return None
 
 
 def _check_event(event: AuditEvent, expected_seq: int, previous: str) -> str | None:
-    if event.seq != expected_seq:
-        return f"sequence jumps from {expected_seq - 1} to {event.seq}"
+    if event.seq < expected_seq:
+        return f"event {event.seq} is out of sequence: expected event {expected_seq}"
+    if event.seq > expected_seq:
+        return (
+            f"event {expected_seq} is missing: the sequence jumps from {expected_seq - 1} "
+            f"to {event.seq}"
+        )
     try:
         payload = json.loads(event.payload)
         canonical = canonical_event(

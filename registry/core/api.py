@@ -6,20 +6,36 @@ body and an ``X-Pagination`` header with ``total``), the same on every list endp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import marshmallow as ma
 import swagger_ui_bundle
-from flask import Blueprint, Flask, render_template_string, send_from_directory
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    render_template_string,
+    request,
+    send_from_directory,
+)
 from flask.typing import ResponseReturnValue
 from flask_smorest import Api
 from flask_smorest import Blueprint as ApiBlueprint
 from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import HTTPException, UnsupportedMediaType
+
+from registry.core.actor import require_actor
+from registry.core.http import handle_http_exception
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+PROTECTED_BLUEPRINTS = "registry.protected_blueprints"
 API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "static" / "apidocs"
 
@@ -52,19 +68,56 @@ class QuerySchema(ma.Schema):
         unknown = ma.EXCLUDE
 
 
+class JsonBodyParser(FlaskParser):
+    """webargs' parser, except that a body sent as anything but JSON to an endpoint reading JSON
+    answers 415: webargs would ignore it and report every field as missing."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        if not is_json_request(req) and req.get_data(cache=True):
+            raise UnsupportedMediaType("send the request body as application/json")
+        return super()._raw_load_json(req)
+
+
+class RegistryBlueprint(ApiBlueprint):
+    ARGUMENTS_PARSER = JsonBodyParser()
+
+
 def make_blueprint(name: str, import_name: str, description: str) -> ApiBlueprint:
-    return ApiBlueprint(name, import_name, url_prefix=API_PREFIX, description=description)
+    return RegistryBlueprint(name, import_name, url_prefix=API_PREFIX, description=description)
 
 
 def register(app: Flask, blueprint: ApiBlueprint) -> None:
     api: Api = app.extensions["registry.api"]
     api.register_blueprint(blueprint)
+    app.extensions.setdefault(PROTECTED_BLUEPRINTS, set()).add(blueprint.name)
+
+
+def public(handler: F) -> F:
+    """Mark an API handler as open to anonymous callers; every other one needs a token."""
+    handler._registry_public = True  # type: ignore[attr-defined]
+    return handler
+
+
+def _authenticate_first() -> None:
+    """Answer 401 to an anonymous caller before its input is even parsed, so an unauthenticated
+    request never learns anything from validation messages (and sees one consistent answer)."""
+    if request.blueprint not in current_app.extensions.get(PROTECTED_BLUEPRINTS, ()):
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    handler = getattr(view_class, request.method.lower(), None) if view_class else view
+    if handler is not None and not getattr(handler, "_registry_public", False):
+        require_actor()
 
 
 def paginate(session: Session, statement: Select[T], params: PaginationParameters) -> list[T]:
     """One page of ``statement`` and its total, recorded for the ``X-Pagination`` header."""
     total = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
     params.item_count = total or 0
+    if params.first_item >= params.item_count:
+        # Past the end: nothing to fetch, and an absurd page number (2**70) never reaches the
+        # database as an OFFSET it cannot hold (that was a 500).
+        return []
     page = statement.limit(params.page_size).offset(params.first_item)
     return list(session.scalars(page))
 
@@ -73,8 +126,15 @@ def _docs_page() -> ResponseReturnValue:
     return render_template_string(DOCS_PAGE)
 
 
+class RegistryApi(Api):
+    """flask-smorest's Api answering errors with the registry's envelope, not its own."""
+
+    def handle_http_exception(self, error: HTTPException) -> Response:
+        return handle_http_exception(error)
+
+
 def init_app(app: Flask) -> Api:
-    api = Api(app, spec_kwargs={"servers": [{"url": "/"}]})
+    api = RegistryApi(app, spec_kwargs={"servers": [{"url": "/"}]})
     api.spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "description": "token from POST /tokens"}
     )
@@ -92,4 +152,5 @@ def init_app(app: Flask) -> Api:
         lambda filename: send_from_directory(STATIC, filename),
     )
     app.register_blueprint(vendor)
+    app.before_request(_authenticate_first)
     return api

@@ -16,6 +16,6 @@ def fail_on_registry_error() -> Iterator[None]:
     try:
         yield
     except RegistryError as exc:
-        lines = [f"error: {exc.message}"]
+        lines = [exc.message]  # click prefixes "Error: "
         lines += [f"  {e.field}: {'; '.join(e.messages)}" for e in exc.errors]
         raise click.ClickException("\n".join(lines)) from None

@@ -30,6 +30,11 @@ def create_append_only_guard(op: Operations, table: str) -> None:
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
             "FOR EACH ROW EXECUTE FUNCTION registry_refuse_change()"
         )
+        # TRUNCATE fires no row triggers; it needs its own statement-level guard.
+        op.execute(
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION registry_refuse_change()"
+        )
     else:  # pragma: no cover - only the two supported databases exist
         raise NotImplementedError(dialect)
 
@@ -40,4 +45,12 @@ def drop_append_only_guard(op: Operations, table: str) -> None:
         for verb in ("update", "delete"):
             op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
     else:
+        op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
         op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+        # The shared function goes with the last guard that uses it (a downgrade to base
+        # leaves nothing behind).
+        op.execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_proc p "
+            "ON p.oid = t.tgfoid WHERE p.proname = 'registry_refuse_change') "
+            "THEN DROP FUNCTION IF EXISTS registry_refuse_change(); END IF; END $$"
+        )

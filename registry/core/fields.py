@@ -13,6 +13,7 @@ from registry.core.identifiers import (
     parse_application_number,
     validate_uscc,
 )
+from registry.core.money import MoneyError, format_money, parse_money
 from registry.core.shares import ShareError, format_percent, parse_percent
 
 
@@ -62,4 +63,22 @@ class ApplicationNumberField(ma.fields.String):
         try:
             return parse_application_number(text).canonical
         except IdentifierError as exc:
+            raise ma.ValidationError(str(exc)) from None
+
+
+class MoneyField(ma.fields.Field):
+    """An amount in CNY as a decimal string with at most two places ("1234.50")."""
+
+    def __init__(self, *, allow_zero: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.allow_zero = allow_zero
+        self.metadata = {"type": "string", "example": "1234.50", **self.metadata}
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else format_money(Decimal(value))
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        try:
+            return parse_money(value, allow_zero=self.allow_zero)
+        except MoneyError as exc:
             raise ma.ValidationError(str(exc)) from None

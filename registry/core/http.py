@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    InternalServerError,
+    MethodNotAllowed,
+)
 
 from registry.core.db import Database
 from registry.core.errors import (
@@ -25,6 +31,7 @@ from registry.core.errors import (
     PreconditionFailed,
     PreconditionRequired,
     RegistryError,
+    ValidationFailed,
 )
 
 log = logging.getLogger(__name__)
@@ -55,9 +62,15 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     ),
 }
+
+
+# Text no column can hold: NUL (PostgreSQL refuses it) and unpaired surrogates (JSON's "\ud800"
+# escape makes them; they cannot be encoded as UTF-8). Refused at the edge with the field named,
+# so they answer 422 rather than failing in the driver with a 500.
+UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 def flatten_messages(messages: Any, prefix: str = "") -> list[FieldError]:
@@ -93,6 +106,9 @@ def envelope(
     }
     response = jsonify(body)
     response.status_code = status
+    if status == 401:
+        # RFC 9110 §15.5.2: a 401 names the scheme the client should use (RFC 6750 §3).
+        response.headers["WWW-Authenticate"] = 'Bearer realm="registry"'
     return response
 
 
@@ -130,6 +146,42 @@ def handle_unexpected(error: Exception) -> Response:
     return envelope(500, "internal_error", InternalServerError.description)
 
 
+def unstorable_fields(value: Any, path: str = "") -> list[str]:
+    """Field paths (``owners.0.name``) of strings in ``value`` no database can store."""
+    if isinstance(value, str):
+        return [path or "_schema"] if UNSTORABLE_TEXT.search(value) else []
+    out: list[str] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if UNSTORABLE_TEXT.search(str(key)):
+                out.append(path or "_schema")
+            else:
+                out.extend(unstorable_fields(item, f"{path}.{key}" if path else str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            out.extend(unstorable_fields(item, f"{path}.{index}" if path else str(index)))
+    return out
+
+
+def _refuse_unstorable_text() -> None:
+    if request.routing_exception is not None:
+        return  # 404 and 405 answer as such
+    fields: list[str] = []
+    for key, value in request.args.items(multi=True):
+        fields += unstorable_fields({key: value})
+    if request.is_json:
+        try:
+            fields += unstorable_fields(request.get_json(silent=True))
+        except RecursionError:
+            # "[[[[…" a few thousand deep exhausts the parser's stack: bad input, not a 500.
+            raise BadRequest("the JSON body is nested too deeply") from None
+    if fields:
+        message = "text may not contain NUL characters or unpaired surrogates"
+        raise ValidationFailed(
+            "invalid input", [FieldError.of(field, message) for field in dict.fromkeys(fields)]
+        )
+
+
 def get_db() -> Database:
     db: Database = current_app.extensions["registry.db"]
     return db
@@ -152,6 +204,11 @@ def _commit_or_rollback(response: Response) -> Response:
             session.commit()
         else:
             session.rollback()
+    except OperationalError as exc:
+        # The answer was built but its changes could not be committed (a busy SQLite file, a
+        # serialisation failure): nothing happened, so say so and let the client retry.
+        session.rollback()
+        return _security_headers(handle_operational_error(exc))
     finally:
         session.close()
     return response
@@ -169,6 +226,11 @@ def _security_headers(response: Response) -> Response:
         response.headers.setdefault(name, value)
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        # Served over TLS (production insists on it): browsers must never fall back to HTTP.
+        response.headers.setdefault(
+            "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+        )
     return response
 
 
@@ -192,6 +254,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(OperationalError, handle_operational_error)
     app.register_error_handler(Exception, handle_unexpected)
+    app.before_request(_refuse_unstorable_text)
     app.after_request(_commit_or_rollback)
     app.after_request(_security_headers)
     app.teardown_request(_discard_session)

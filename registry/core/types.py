@@ -73,12 +73,14 @@ class Percent(_ScaledDecimal):
     """A percentage to two places ("33.34"), stored as hundredths of a percent (3334)."""
 
     impl = Integer
+    cache_ok = True  # SQLAlchemy reads it from each class's own __dict__, not inherited
 
 
 class Money(_ScaledDecimal):
     """An amount in CNY to the fen, stored as integer fen in a BIGINT (reliability.md §0 rule 2)."""
 
     impl = BigInteger
+    cache_ok = True  # SQLAlchemy reads it from each class's own __dict__, not inherited
 
 
 def str_enum(enum_class: type[enum.StrEnum], name: str) -> Enum:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from alembic.config import Config
@@ -13,7 +14,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def alembic_config(database_url: str) -> Config:
-    config = Config()
+    # Alembic's default stdout is bound when alembic is imported; take the current one so
+    # `flask db current|history` print where click's output goes (redirects, test runners).
+    config = Config(stdout=sys.stdout)
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # Dated file names (STYLE.md §9): the history reads in order in a directory listing.
     config.set_main_option(

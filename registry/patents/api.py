@@ -56,7 +56,7 @@ class PatentById(MethodView):
         """Correct the record. Send ``If-Match`` with the ETag of your GET (412 when stale)."""
         session = get_session()
         actor = require_actor()
-        patent = services.get_patent(session, actor=actor, patent_id=patent_id)
+        patent = services.editable_patent(session, actor=actor, patent_id=patent_id)
         check_if_match(etag_for(patent.id, patent.version))
         patent = services.update_patent(session, actor=actor, patent=patent, data=data)
         return _with_etag(patent)
@@ -120,15 +120,17 @@ class PatentEncumbrance(MethodView):
 @blp.route("/patents/import")
 class PatentImport(MethodView):
     @blp.arguments(schemas.ImportQuerySchema, location="query")
+    @blp.arguments(schemas.ImportFileSchema, location="files")
     @blp.response(200, schemas.ImportReportSchema)
     @blp.alt_response(422, description="the per-row error report; nothing was imported")
-    def post(self, query: dict[str, Any]) -> dict[str, Any]:
+    def post(self, query: dict[str, Any], _files: dict[str, Any]) -> dict[str, Any]:
         """Import patents from CSV (UTF-8) or XLSX, sent as multipart field ``file``.
 
         All or nothing: any bad row rejects the whole file with every row's errors.
         ``dry_run=true`` validates without saving.
         """
         actor = require_actor()
+        services.require_registrar(actor)
         upload: FileStorage | None = request.files.get("file")
         if upload is None or not upload.filename:
             raise ValidationFailed(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+from flask_smorest.fields import Upload
 
 from registry.core.api import QuerySchema, Schema
 from registry.core.clock import today
@@ -188,6 +189,16 @@ class PatentQuerySchema(QuerySchema):
 
 class ImportQuerySchema(QuerySchema):
     dry_run = ma.fields.Boolean(load_default=False)
+
+
+class ImportFileSchema(ma.Schema):
+    """The multipart body of an import (documented here; checked in the view, after the
+    caller's role, so a reader learns it may not import before what to send)."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    file = Upload(metadata={"description": "CSV (UTF-8) or XLSX; see samples/README.md"})
 
 
 class ImportReportSchema(ma.Schema):

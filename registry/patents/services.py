@@ -7,9 +7,9 @@ patent's version (its ETag) and records one audit event; none commits (STYLE.md 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, exists, or_, select
@@ -33,6 +33,7 @@ from registry.core.shares import HUNDRED_PERCENT, ShareError, check_total
 from registry.patents import permissions, rules
 from registry.patents.models import (
     ClauseSet,
+    ConsentRule,
     Encumbrance,
     EncumbranceKind,
     IncomeBeneficiary,
@@ -119,19 +120,38 @@ def visible_patents(actor: Actor, query: dict[str, Any]) -> Select[Patent]:
     return _with_children(statement)
 
 
-def get_patent(session: Session, *, actor: Actor, patent_id: uuid.UUID) -> Patent:
-    """The patent if the actor may see it; 404 otherwise (scope never leaks)."""
-    patent = session.scalar(_with_children(select(Patent).where(Patent.id == patent_id)))
+def get_patent(
+    session: Session, *, actor: Actor, patent_id: uuid.UUID, for_update: bool = False
+) -> Patent:
+    """The patent if the actor may see it; 404 otherwise (scope never leaks).
+
+    ``for_update`` locks the patent row (PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already
+    serialises writers) so that concurrent changes to one patent queue: the second sees the
+    first's version (412 on a stale ``If-Match``) and its current owners and encumbrances."""
+    statement = select(Patent).where(Patent.id == patent_id)
+    if for_update:
+        statement = statement.with_for_update(of=Patent)
+    patent = session.scalar(_with_children(statement))
     if patent is None or not permissions.can_view(actor, _current_owner_ids(session, patent_id)):
         raise NotFound("patent")
     return patent
 
 
-def _editable(session: Session, actor: Actor, patent_id: uuid.UUID) -> Patent:
-    patent = get_patent(session, actor=actor, patent_id=patent_id)
+def editable_patent(session: Session, *, actor: Actor, patent_id: uuid.UUID) -> Patent:
+    """The patent if the actor may change it: 404 outside the actor's view, 403 for readers
+    who may not change it (auditors)."""
+    patent = get_patent(session, actor=actor, patent_id=patent_id, for_update=True)
+    _require_edit(actor, patent)
+    return patent
+
+
+def _require_edit(actor: Actor, patent: Patent) -> None:
     if not permissions.can_edit(actor, [o.organisation_id for o in patent.owners]):
         raise Forbidden("only TTO staff of an owning organisation and admins change a patent")
-    return patent
+
+
+def _editable(session: Session, actor: Actor, patent_id: uuid.UUID) -> Patent:
+    return editable_patent(session, actor=actor, patent_id=patent_id)
 
 
 def _check_fields(values: dict[str, Any]) -> list[FieldError]:
@@ -185,89 +205,217 @@ def _flatten_report(data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def create_patent(session: Session, *, actor: Actor, data: dict[str, Any]) -> Patent:
-    """Register a patent; the creating TTO's organisation is its sole owner until owners are
-    set. Admins name the first owner. 409 when the application number is registered."""
+class Organisations:
+    """Organisation kinds by id, each read once: an import asks about the same few."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._kinds: dict[uuid.UUID, OrganisationKind | None] = {}
+
+    def kinds(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, OrganisationKind | None]:
+        wanted = set(ids)
+        if missing := wanted - self._kinds.keys():
+            found = {
+                org_id: kind
+                for org_id, kind in self.session.execute(
+                    select(Organisation.id, Organisation.kind).where(Organisation.id.in_(missing))
+                )
+            }
+            self._kinds |= {org_id: found.get(org_id) for org_id in missing}
+        return {org_id: self._kinds[org_id] for org_id in wanted}
+
+
+@dataclass
+class NewPatent:
+    """A registration that passed every rule (:func:`check_new_patent`), ready to be added."""
+
+    values: dict[str, Any]
+    owners: list[dict[str, Any]]
+    beneficiaries: list[dict[str, Any]]
+    decision_rules: dict[str, Any]
+    inventors: list[dict[str, Any]] | None
+
+    @property
+    def application_number(self) -> str:
+        return str(self.values["application_number"])
+
+
+DEFAULT_DECISION_RULES = {
+    "open_licence": ConsentRule.UNANIMOUS,  # PL Art. 14: every co-owner, unless agreed
+    "ordinary_licence": ConsentRule.ANY_OWNER,  # PL Art. 14: any co-owner may grant one
+    "exclusive_licence": ConsentRule.UNANIMOUS,
+    "assignment": ConsentRule.UNANIMOUS,
+}
+
+
+def check_new_patent(
+    session: Session,
+    *,
+    actor: Actor,
+    data: dict[str, Any],
+    ownership: dict[str, Any] | None = None,
+    inventors: list[dict[str, Any]] | None = None,
+    organisations: Organisations | None = None,
+) -> NewPatent:
+    """Every rule of a registration but the unique number: 403 for other roles or another
+    organisation, 422 with every violation. See :func:`create_patent`."""
     require_registrar(actor)
+    organisations = organisations or Organisations(session)
     values = _flatten_report(data)
     owner_id = values.pop("owner_organisation_id", None)
     if actor.role is Role.TTO and owner_id not in (None, actor.organisation_id):
         raise Forbidden("TTO staff register patents for their own organisation")
-    owner_id = owner_id or actor.organisation_id
     errors = _check_fields(values)
-    owner = session.get(Organisation, owner_id)
-    if owner is None or owner.kind not in OWNER_KINDS:
-        errors.append(
-            FieldError.of(
-                "owner_organisation_id", "a university, institute or enterprise must own the patent"
+    if ownership is None:
+        owner_id = owner_id or actor.organisation_id
+        if organisations.kinds([owner_id])[owner_id] not in OWNER_KINDS:
+            errors.append(
+                FieldError.of(
+                    "owner_organisation_id",
+                    "a university, institute or enterprise must own the patent",
+                )
             )
-        )
+        owners: list[dict[str, Any]] = [
+            {
+                "organisation_id": owner_id,
+                "title_share": HUNDRED_PERCENT,
+                "income_share": HUNDRED_PERCENT,
+                "basis": OwnershipBasis.SERVICE_INVENTION,
+            }
+        ]
+        beneficiaries: list[dict[str, Any]] = []
+    else:
+        owners = ownership["owners"]
+        beneficiaries = ownership.get("beneficiaries") or []
+    errors += holder_errors(organisations, actor, ownership, inventors)
     validation_failed(errors)
-    if session.scalar(
-        select(Patent.id).where(Patent.application_number == values["application_number"])
-    ):
-        raise Duplicate(
-            "this application number is registered",
-            [FieldError.of("application_number", "already registered")],
-        )
     values.setdefault(
         "legal_status", LegalStatus.VALID if values.get("grant_date") else LegalStatus.PENDING
     )
     values.setdefault("ipc", [])
-    stamp = now()
+    rules_given = (ownership or {}).get("decision_rules") or {}
+    return NewPatent(values, owners, beneficiaries, DEFAULT_DECISION_RULES | rules_given, inventors)
+
+
+def holder_errors(
+    organisations: Organisations,
+    actor: Actor,
+    ownership: dict[str, Any] | None,
+    inventors: list[dict[str, Any]] | None,
+) -> list[FieldError]:
+    """The rules of :func:`set_ownership` and :func:`set_inventors` for what is given."""
+    errors = []
+    if ownership is not None:
+        owners = ownership["owners"]
+        errors += _ownership_errors(organisations, owners, ownership.get("beneficiaries") or [])
+        errors += _own_organisation_kept(actor, owners)
+    if inventors is not None:
+        errors += _inventor_errors(organisations, inventors)
+    return errors
+
+
+def registered_numbers(session: Session, numbers: Iterable[str]) -> set[str]:
+    """Which of these canonical application numbers are registered already."""
+    wanted = list(dict.fromkeys(numbers))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):  # bound the IN list for every database
+        found.update(
+            session.scalars(
+                select(Patent.application_number).where(
+                    Patent.application_number.in_(wanted[start : start + 500])
+                )
+            )
+        )
+    return found
+
+
+def add_new_patent(session: Session, new: NewPatent, stamp: datetime) -> Patent:
+    """Add a checked registration's rows to the session; the caller flushes, then records."""
     patent = Patent(
-        **values,
-        expiry_date=rules.expiry_date(values["patent_type"], values["filing_date"]),
+        id=uuid.uuid4(),
+        **new.values,
+        expiry_date=rules.expiry_date(new.values["patent_type"], new.values["filing_date"]),
         version=1,
         created_dt=stamp,
         updated_dt=stamp,
     )
+    _apply_decision_rules(patent, new.decision_rules)
     session.add(patent)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise Duplicate(
-            "this application number is registered",
-            [FieldError.of("application_number", "already registered")],
-        ) from None
-    session.add(
-        PatentOwner(
-            patent_id=patent.id,
-            organisation_id=owner_id,
-            title_share=_hundred(),
-            income_share=_hundred(),
-            basis=OwnershipBasis.SERVICE_INVENTION,
-            effective_from_dt=stamp,
-            position=0,
-        )
-    )
-    session.flush()
+    _add_ownership(session, patent.id, new.owners, new.beneficiaries, stamp)
+    if new.inventors is not None:
+        _add_inventors(session, patent.id, new.inventors, stamp)
+    return patent
+
+
+def record_new_patent(session: Session, *, actor: Actor, patent: Patent, new: NewPatent) -> None:
+    """The ``patent.created`` event: the record, its owners and, if given, its inventors."""
+    payload: dict[str, Any] = {
+        **{name: getattr(patent, name) for name in ("application_number", "patent_type")},
+        **{name: getattr(patent, name) for name in PATENT_FIELDS},
+        "expiry_date": patent.expiry_date,
+        "owner_organisation_id": new.owners[0]["organisation_id"],
+        **_ownership_payload(patent, new.owners, new.beneficiaries),
+    }
+    if new.inventors is not None:
+        payload["inventors"] = [_inventor_entry(i) for i in new.inventors]
     record(
         session,
         actor=actor,
         action="patent.created",
         subject_type="patent",
         subject_id=patent.id,
-        payload={
-            **{name: getattr(patent, name) for name in ("application_number", "patent_type")},
-            **{name: getattr(patent, name) for name in PATENT_FIELDS},
-            "expiry_date": patent.expiry_date,
-            "owner_organisation_id": owner_id,
-        },
+        payload=payload,
     )
+
+
+def create_patent(
+    session: Session,
+    *,
+    actor: Actor,
+    data: dict[str, Any],
+    ownership: dict[str, Any] | None = None,
+    inventors: list[dict[str, Any]] | None = None,
+) -> Patent:
+    """Register a patent, recorded as one ``patent.created`` event.
+
+    Without ``ownership`` the creating TTO's organisation is the sole owner until owners are
+    set (admins name it in ``owner_organisation_id``). With ``ownership`` (as
+    :func:`set_ownership` takes it) and ``inventors`` (as :func:`set_inventors`), checked by
+    the same rules, the patent starts with them. Only TTO staff and admins register (403);
+    a TTO registers for its own organisation (403); 422 with every violation; 409 when the
+    application number is registered.
+    """
+    new = check_new_patent(
+        session, actor=actor, data=data, ownership=ownership, inventors=inventors
+    )
+    if registered_numbers(session, [new.application_number]):
+        raise _duplicate()
+    patent = add_new_patent(session, new, now())
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:  # registered by a concurrent request since the check above
+        raise _duplicate() from None
+    record_new_patent(session, actor=actor, patent=patent, new=new)
     session.expire(patent, ["owners", "inventors", "beneficiaries", "encumbrances"])
     return patent
 
 
-def _hundred() -> Decimal:
-    return HUNDRED_PERCENT
+def _duplicate() -> Duplicate:
+    return Duplicate(
+        "this application number is registered",
+        [FieldError.of("application_number", "already registered")],
+    )
 
 
 def update_patent(
     session: Session, *, actor: Actor, patent: Patent, data: dict[str, Any]
 ) -> Patent:
-    """Correct a patent's record. The caller has checked ``If-Match`` against the version."""
+    """Correct a patent's record. The caller has checked ``If-Match`` against the version.
+
+    Only TTO staff of an owning organisation and admins may (403 otherwise, e.g. auditors);
+    identity fields (number, type) are fixed; the cross-field rules of registration apply."""
+    _require_edit(actor, patent)
     values = _flatten_report(data)
     merged = {name: getattr(patent, name) for name in PATENT_FIELDS}
     merged |= values
@@ -283,7 +431,10 @@ def update_patent(
         return patent
     for name, (_old, new) in changes.items():
         setattr(patent, name, new)
-    patent.expiry_date = rules.expiry_date(patent.patent_type, patent.filing_date)
+    expiry = rules.expiry_date(patent.patent_type, patent.filing_date)
+    if expiry != patent.expiry_date:  # a corrected filing date moves the end of the term
+        changes["expiry_date"] = [patent.expiry_date, expiry]
+        patent.expiry_date = expiry
     _touch(patent)
     session.flush()
     record(
@@ -305,7 +456,8 @@ def _touch(patent: Patent) -> None:
 def _supersede(session: Session, rows: Sequence[Any], stamp: datetime) -> None:
     for row in rows:
         row.superseded_dt = stamp
-    session.flush()
+    if rows:  # before the new rows go in: one current row per organisation (unique index)
+        session.flush()
 
 
 def set_ownership(
@@ -317,33 +469,20 @@ def set_ownership(
     title shares of the owners sum to exactly 100; income shares of owners and beneficiaries
     together sum to exactly 100; each owner appears once and is a university, institute or
     enterprise; a cooperation agreement names its clause set; a TTO keeps its own organisation
-    among the owners (an assignment away is the operator's act).
+    among the owners (an assignment away is the operator's act). The replaced rows are kept,
+    marked superseded. 404 outside the actor's view, 403 for readers, 422 with every violation.
     """
     patent = _editable(session, actor, patent_id)
     owners = data["owners"]
     beneficiaries = data.get("beneficiaries") or []
-    errors = _ownership_errors(session, owners, beneficiaries)
-    if actor.role is Role.TTO and actor.organisation_id not in {
-        o["organisation_id"] for o in owners
-    }:
-        errors.append(FieldError.of("owners", "your organisation must remain an owner"))
+    errors = _ownership_errors(Organisations(session), owners, beneficiaries)
+    errors += _own_organisation_kept(actor, owners)
     validation_failed(errors)
     stamp = now()
-    old = _ownership_payload(patent)
+    old = _ownership_payload(patent, patent.owners, patent.beneficiaries)
     _supersede(session, [*patent.owners, *patent.beneficiaries], stamp)
-    for position, owner in enumerate(owners):
-        session.add(
-            PatentOwner(patent_id=patent.id, effective_from_dt=stamp, position=position, **owner)
-        )
-    for position, beneficiary in enumerate(beneficiaries):
-        session.add(
-            IncomeBeneficiary(
-                patent_id=patent.id, effective_from_dt=stamp, position=position, **beneficiary
-            )
-        )
-    if rules_data := data.get("decision_rules"):
-        for name, rule in rules_data.items():
-            setattr(patent, f"consent_{name}", rule)
+    _add_ownership(session, patent.id, owners, beneficiaries, stamp)
+    _apply_decision_rules(patent, data.get("decision_rules"))
     _touch(patent)
     session.flush()
     session.expire(patent, ["owners", "beneficiaries"])
@@ -353,25 +492,55 @@ def set_ownership(
         action="patent.ownership_set",
         subject_type="patent",
         subject_id=patent.id,
-        payload={"before": old, "after": _ownership_payload(patent), "version": patent.version},
+        payload={
+            "before": old,
+            "after": _ownership_payload(patent, owners, beneficiaries),
+            "version": patent.version,
+        },
     )
     return patent
 
 
+def _own_organisation_kept(actor: Actor, owners: list[dict[str, Any]]) -> list[FieldError]:
+    if actor.role is Role.TTO and actor.organisation_id not in {
+        o["organisation_id"] for o in owners
+    }:
+        return [FieldError.of("owners", "your organisation must remain an owner")]
+    return []
+
+
+def _apply_decision_rules(patent: Patent, rules_data: dict[str, Any] | None) -> None:
+    for name, rule in (rules_data or {}).items():
+        setattr(patent, f"consent_{name}", rule)
+
+
+def _add_ownership(
+    session: Session,
+    patent_id: uuid.UUID,
+    owners: list[dict[str, Any]],
+    beneficiaries: list[dict[str, Any]],
+    stamp: datetime,
+) -> None:
+    session.add_all(
+        PatentOwner(patent_id=patent_id, effective_from_dt=stamp, position=position, **owner)
+        for position, owner in enumerate(owners)
+    )
+    session.add_all(
+        IncomeBeneficiary(
+            patent_id=patent_id, effective_from_dt=stamp, position=position, **beneficiary
+        )
+        for position, beneficiary in enumerate(beneficiaries)
+    )
+
+
 def _ownership_errors(
-    session: Session, owners: list[dict[str, Any]], beneficiaries: list[dict[str, Any]]
+    organisations: Organisations,
+    owners: list[dict[str, Any]],
+    beneficiaries: list[dict[str, Any]],
 ) -> list[FieldError]:
     errors = []
     seen: set[uuid.UUID] = set()
-    kinds = dict(
-        session.execute(
-            select(Organisation.id, Organisation.kind).where(
-                Organisation.id.in_({o["organisation_id"] for o in owners})
-            )
-        )
-        .tuples()
-        .all()
-    )
+    kinds = organisations.kinds(o["organisation_id"] for o in owners)
     for index, owner in enumerate(owners):
         org_id = owner["organisation_id"]
         if org_id in seen:
@@ -412,30 +581,23 @@ def _ownership_errors(
     return errors
 
 
-def _ownership_payload(patent: Patent) -> dict[str, Any]:
+OWNER_FIELDS = ("organisation_id", "title_share", "income_share", "basis", "clause_set")
+BENEFICIARY_FIELDS = ("name", "organisation_id", "basis", "income_share", "valid_from", "valid_to")
+
+
+def _entry(item: Any, names: Sequence[str]) -> dict[str, Any]:
+    """The named fields of a row or of a loaded request dict, for an audit payload."""
+    if isinstance(item, dict):
+        return {name: item.get(name) for name in names}
+    return {name: getattr(item, name) for name in names}
+
+
+def _ownership_payload(
+    patent: Patent, owners: Sequence[Any], beneficiaries: Sequence[Any]
+) -> dict[str, Any]:
     return {
-        "owners": [
-            {
-                "organisation_id": o.organisation_id,
-                "title_share": o.title_share,
-                "income_share": o.income_share,
-                "basis": o.basis,
-                "clause_set": o.clause_set,
-                "agreement_ref": o.agreement_ref,
-            }
-            for o in patent.owners
-        ],
-        "beneficiaries": [
-            {
-                "name": b.name,
-                "organisation_id": b.organisation_id,
-                "basis": b.basis,
-                "income_share": b.income_share,
-                "valid_from": b.valid_from,
-                "valid_to": b.valid_to,
-            }
-            for b in patent.beneficiaries
-        ],
+        "owners": [_entry(o, (*OWNER_FIELDS, "agreement_ref")) for o in owners],
+        "beneficiaries": [_entry(b, BENEFICIARY_FIELDS) for b in beneficiaries],
         "decision_rules": {
             "open_licence": patent.consent_open_licence,
             "ordinary_licence": patent.consent_ordinary_licence,
@@ -448,33 +610,14 @@ def _ownership_payload(patent: Patent) -> dict[str, Any]:
 def set_inventors(
     session: Session, *, actor: Actor, patent_id: uuid.UUID, inventors: list[dict[str, Any]]
 ) -> Patent:
-    """Replace the inventors; contribution shares sum to exactly 100."""
+    """Replace the inventors; contribution shares sum to exactly 100 and a named organisation
+    must be registered (422 otherwise). The replaced rows are kept, marked superseded."""
     patent = _editable(session, actor, patent_id)
-    errors = []
-    try:
-        check_total([i["share"] for i in inventors], what="inventor shares")
-    except ShareError as exc:
-        errors.append(FieldError.of("inventors", str(exc)))
-    org_ids = {i["organisation_id"] for i in inventors if i.get("organisation_id")}
-    known = set(session.scalars(select(Organisation.id).where(Organisation.id.in_(org_ids))))
-    for index, inventor in enumerate(inventors):
-        if inventor.get("organisation_id") and inventor["organisation_id"] not in known:
-            errors.append(FieldError.of(f"inventors.{index}.organisation_id", "unknown"))
-    validation_failed(errors)
+    validation_failed(_inventor_errors(Organisations(session), inventors))
     stamp = now()
-    before = [{"name": i.name, "share": i.share} for i in patent.inventors]
+    before = [_inventor_entry(i) for i in patent.inventors]
     _supersede(session, patent.inventors, stamp)
-    for position, inventor in enumerate(inventors):
-        session.add(
-            Inventor(
-                patent_id=patent.id,
-                effective_from_dt=stamp,
-                position=position,
-                name=inventor["name"],
-                share=inventor["share"],
-                organisation_id=inventor.get("organisation_id"),
-            )
-        )
+    _add_inventors(session, patent.id, inventors, stamp)
     _touch(patent)
     session.flush()
     session.expire(patent, ["inventors"])
@@ -486,18 +629,46 @@ def set_inventors(
         subject_id=patent.id,
         payload={
             "before": before,
-            "after": [
-                {
-                    "name": i["name"],
-                    "share": i["share"],
-                    "organisation_id": i.get("organisation_id"),
-                }
-                for i in inventors
-            ],
+            "after": [_inventor_entry(i) for i in inventors],
             "version": patent.version,
         },
     )
     return patent
+
+
+def _inventor_errors(
+    organisations: Organisations, inventors: list[dict[str, Any]]
+) -> list[FieldError]:
+    errors = []
+    try:
+        check_total([i["share"] for i in inventors], what="inventor shares")
+    except ShareError as exc:
+        errors.append(FieldError.of("inventors", str(exc)))
+    kinds = organisations.kinds(i["organisation_id"] for i in inventors if i.get("organisation_id"))
+    for index, inventor in enumerate(inventors):
+        if inventor.get("organisation_id") and kinds[inventor["organisation_id"]] is None:
+            errors.append(FieldError.of(f"inventors.{index}.organisation_id", "unknown"))
+    return errors
+
+
+def _inventor_entry(inventor: Any) -> dict[str, Any]:
+    return _entry(inventor, ("name", "share", "organisation_id"))
+
+
+def _add_inventors(
+    session: Session, patent_id: uuid.UUID, inventors: list[dict[str, Any]], stamp: datetime
+) -> None:
+    session.add_all(
+        Inventor(
+            patent_id=patent_id,
+            effective_from_dt=stamp,
+            position=position,
+            name=inventor["name"],
+            share=inventor["share"],
+            organisation_id=inventor.get("organisation_id"),
+        )
+        for position, inventor in enumerate(inventors)
+    )
 
 
 def add_encumbrance(
