@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import event as orm_event
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -58,7 +59,22 @@ def chain_hash(previous: str, leaf: str) -> str:
     return hashlib.sha256(bytes.fromhex(previous) + bytes.fromhex(leaf)).hexdigest()
 
 
+HEAD_LOCK = "registry.audit_head_locked"
+
+
+@orm_event.listens_for(Session, "after_transaction_end")
+def _forget_head_lock(session: Session, _transaction: Any) -> None:
+    # Any transaction or savepoint ending may release the lock (a rolled-back savepoint
+    # releases the row locks taken inside it), so the next append locks afresh.
+    session.info.pop(HEAD_LOCK, None)
+
+
 def _locked_head(session: Session) -> AuditHead:
+    """The log head, locked for this transaction. Taken once per transaction: later appends
+    in the same transaction reuse it (an import appends thousands of events)."""
+    held: AuditHead | None = session.info.get(HEAD_LOCK)
+    if held is not None:
+        return held
     # populate_existing: a head this session loaded earlier may be stale (another writer has
     # appended since); the row read under the lock must overwrite it, or the next seq repeats.
     head = session.execute(
@@ -71,6 +87,7 @@ def _locked_head(session: Session) -> AuditHead:
         head = AuditHead(id=1, size=0, chain_hash=GENESIS_CHAIN)
         session.add(head)
         session.flush()
+    session.info[HEAD_LOCK] = head
     return head
 
 
@@ -119,9 +136,10 @@ def record(
         chain_hash=chained,
     )
     session.add(event)
+    # No flush here: the event and the head go to the database with the caller's next flush
+    # or commit, so a run of appends becomes one batched INSERT and one UPDATE.
     head.size = seq
     head.chain_hash = chained
-    session.flush()
     return event
 
 

@@ -14,7 +14,7 @@ from registry.core.actor import require_actor
 from registry.core.api import make_blueprint, paginate
 from registry.core.errors import FieldError, ValidationFailed
 from registry.core.http import check_if_match, etag_for, get_session
-from registry.patents import importer, schemas, services
+from registry.patents import encumbrances, importer, schemas, services
 from registry.patents.models import Encumbrance, Patent
 
 blp = make_blueprint("patents", __name__, "Patents, ownership, inventors and encumbrances")
@@ -95,7 +95,7 @@ class PatentEncumbrances(MethodView):
     @blp.arguments(schemas.EncumbranceSchema)
     @blp.response(201, schemas.EncumbranceSchema)
     def post(self, data: dict[str, Any], patent_id: uuid.UUID) -> Encumbrance:
-        return services.add_encumbrance(
+        return encumbrances.add_encumbrance(
             get_session(), actor=require_actor(), patent_id=patent_id, data=data
         )
 
@@ -108,7 +108,7 @@ class PatentEncumbrance(MethodView):
         self, query: dict[str, Any], patent_id: uuid.UUID, encumbrance_id: uuid.UUID
     ) -> Encumbrance:
         """Release the encumbrance (it stays on record with its release time and reason)."""
-        return services.release_encumbrance(
+        return encumbrances.release_encumbrance(
             get_session(),
             actor=require_actor(),
             patent_id=patent_id,

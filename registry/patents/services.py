@@ -16,7 +16,6 @@ from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from registry.accounts.models import Organisation, OrganisationKind
 from registry.audit.services import record
 from registry.core.actor import Actor, Role
 from registry.core.clock import today
@@ -25,32 +24,33 @@ from registry.core.errors import (
     FieldError,
     Forbidden,
     NotFound,
-    RuleViolation,
     validation_failed,
 )
 from registry.core.identifiers import parse_application_number
-from registry.core.shares import HUNDRED_PERCENT, ShareError, check_total
+from registry.core.shares import HUNDRED_PERCENT
 from registry.patents import permissions, rules
 from registry.patents.models import (
-    ClauseSet,
     ConsentRule,
-    Encumbrance,
-    EncumbranceKind,
-    IncomeBeneficiary,
-    Inventor,
     LegalStatus,
     OwnershipBasis,
     Patent,
     PatentOwner,
     PatentType,
 )
-from registry.patents.signals import encumbrance_requested
-
-OWNER_KINDS = frozenset(
-    {OrganisationKind.UNIVERSITY, OrganisationKind.INSTITUTE, OrganisationKind.ENTERPRISE}
+from registry.patents.ownership import (
+    OWNER_KINDS,
+    Organisations,
+    add_inventors,
+    add_ownership,
+    apply_decision_rules,
+    inventor_entry,
+    inventor_errors,
+    own_organisation_kept,
+    ownership_errors,
+    ownership_payload,
 )
+
 NEEDS_EVALUATION_REPORT = frozenset({PatentType.UTILITY_MODEL, PatentType.DESIGN})
-EXCLUSIVE_KINDS = frozenset({EncumbranceKind.EXCLUSIVE_LICENCE, EncumbranceKind.SOLE_LICENCE})
 PATENT_FIELDS = (
     "title",
     "title_en",
@@ -150,9 +150,6 @@ def _require_edit(actor: Actor, patent: Patent) -> None:
         raise Forbidden("only TTO staff of an owning organisation and admins change a patent")
 
 
-def _editable(session: Session, actor: Actor, patent_id: uuid.UUID) -> Patent:
-    return editable_patent(session, actor=actor, patent_id=patent_id)
-
 
 def _check_fields(values: dict[str, Any]) -> list[FieldError]:
     """Cross-field rules of a patent record (single fields are checked by the schema)."""
@@ -203,26 +200,6 @@ def _flatten_report(data: dict[str, Any]) -> dict[str, Any]:
         values["evaluation_report_date"] = report.get("date")
         values["evaluation_report_conclusion"] = report.get("conclusion")
     return values
-
-
-class Organisations:
-    """Organisation kinds by id, each read once: an import asks about the same few."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._kinds: dict[uuid.UUID, OrganisationKind | None] = {}
-
-    def kinds(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, OrganisationKind | None]:
-        wanted = set(ids)
-        if missing := wanted - self._kinds.keys():
-            found = {
-                org_id: kind
-                for org_id, kind in self.session.execute(
-                    select(Organisation.id, Organisation.kind).where(Organisation.id.in_(missing))
-                )
-            }
-            self._kinds |= {org_id: found.get(org_id) for org_id in missing}
-        return {org_id: self._kinds[org_id] for org_id in wanted}
 
 
 @dataclass
@@ -307,10 +284,10 @@ def holder_errors(
     errors = []
     if ownership is not None:
         owners = ownership["owners"]
-        errors += _ownership_errors(organisations, owners, ownership.get("beneficiaries") or [])
-        errors += _own_organisation_kept(actor, owners)
+        errors += ownership_errors(organisations, owners, ownership.get("beneficiaries") or [])
+        errors += own_organisation_kept(actor, owners)
     if inventors is not None:
-        errors += _inventor_errors(organisations, inventors)
+        errors += inventor_errors(organisations, inventors)
     return errors
 
 
@@ -339,11 +316,11 @@ def add_new_patent(session: Session, new: NewPatent, stamp: datetime) -> Patent:
         created_dt=stamp,
         updated_dt=stamp,
     )
-    _apply_decision_rules(patent, new.decision_rules)
+    apply_decision_rules(patent, new.decision_rules)
     session.add(patent)
-    _add_ownership(session, patent.id, new.owners, new.beneficiaries, stamp)
+    add_ownership(session, patent.id, new.owners, new.beneficiaries, stamp)
     if new.inventors is not None:
-        _add_inventors(session, patent.id, new.inventors, stamp)
+        add_inventors(session, patent.id, new.inventors, stamp)
     return patent
 
 
@@ -354,10 +331,10 @@ def record_new_patent(session: Session, *, actor: Actor, patent: Patent, new: Ne
         **{name: getattr(patent, name) for name in PATENT_FIELDS},
         "expiry_date": patent.expiry_date,
         "owner_organisation_id": new.owners[0]["organisation_id"],
-        **_ownership_payload(patent, new.owners, new.beneficiaries),
+        **ownership_payload(patent, new.owners, new.beneficiaries),
     }
     if new.inventors is not None:
-        payload["inventors"] = [_inventor_entry(i) for i in new.inventors]
+        payload["inventors"] = [inventor_entry(i) for i in new.inventors]
     record(
         session,
         actor=actor,
@@ -435,7 +412,7 @@ def update_patent(
     if expiry != patent.expiry_date:  # a corrected filing date moves the end of the term
         changes["expiry_date"] = [patent.expiry_date, expiry]
         patent.expiry_date = expiry
-    _touch(patent)
+    touch(patent)
     session.flush()
     record(
         session,
@@ -448,7 +425,7 @@ def update_patent(
     return patent
 
 
-def _touch(patent: Patent) -> None:
+def touch(patent: Patent) -> None:
     patent.version += 1
     patent.updated_dt = now()
 
@@ -472,18 +449,18 @@ def set_ownership(
     among the owners (an assignment away is the operator's act). The replaced rows are kept,
     marked superseded. 404 outside the actor's view, 403 for readers, 422 with every violation.
     """
-    patent = _editable(session, actor, patent_id)
+    patent = editable_patent(session, actor=actor, patent_id=patent_id)
     owners = data["owners"]
     beneficiaries = data.get("beneficiaries") or []
-    errors = _ownership_errors(Organisations(session), owners, beneficiaries)
-    errors += _own_organisation_kept(actor, owners)
+    errors = ownership_errors(Organisations(session), owners, beneficiaries)
+    errors += own_organisation_kept(actor, owners)
     validation_failed(errors)
     stamp = now()
-    old = _ownership_payload(patent, patent.owners, patent.beneficiaries)
+    old = ownership_payload(patent, patent.owners, patent.beneficiaries)
     _supersede(session, [*patent.owners, *patent.beneficiaries], stamp)
-    _add_ownership(session, patent.id, owners, beneficiaries, stamp)
-    _apply_decision_rules(patent, data.get("decision_rules"))
-    _touch(patent)
+    add_ownership(session, patent.id, owners, beneficiaries, stamp)
+    apply_decision_rules(patent, data.get("decision_rules"))
+    touch(patent)
     session.flush()
     session.expire(patent, ["owners", "beneficiaries"])
     record(
@@ -494,117 +471,11 @@ def set_ownership(
         subject_id=patent.id,
         payload={
             "before": old,
-            "after": _ownership_payload(patent, owners, beneficiaries),
+            "after": ownership_payload(patent, owners, beneficiaries),
             "version": patent.version,
         },
     )
     return patent
-
-
-def _own_organisation_kept(actor: Actor, owners: list[dict[str, Any]]) -> list[FieldError]:
-    if actor.role is Role.TTO and actor.organisation_id not in {
-        o["organisation_id"] for o in owners
-    }:
-        return [FieldError.of("owners", "your organisation must remain an owner")]
-    return []
-
-
-def _apply_decision_rules(patent: Patent, rules_data: dict[str, Any] | None) -> None:
-    for name, rule in (rules_data or {}).items():
-        setattr(patent, f"consent_{name}", rule)
-
-
-def _add_ownership(
-    session: Session,
-    patent_id: uuid.UUID,
-    owners: list[dict[str, Any]],
-    beneficiaries: list[dict[str, Any]],
-    stamp: datetime,
-) -> None:
-    session.add_all(
-        PatentOwner(patent_id=patent_id, effective_from_dt=stamp, position=position, **owner)
-        for position, owner in enumerate(owners)
-    )
-    session.add_all(
-        IncomeBeneficiary(
-            patent_id=patent_id, effective_from_dt=stamp, position=position, **beneficiary
-        )
-        for position, beneficiary in enumerate(beneficiaries)
-    )
-
-
-def _ownership_errors(
-    organisations: Organisations,
-    owners: list[dict[str, Any]],
-    beneficiaries: list[dict[str, Any]],
-) -> list[FieldError]:
-    errors = []
-    seen: set[uuid.UUID] = set()
-    kinds = organisations.kinds(o["organisation_id"] for o in owners)
-    for index, owner in enumerate(owners):
-        org_id = owner["organisation_id"]
-        if org_id in seen:
-            errors.append(FieldError.of(f"owners.{index}.organisation_id", "listed twice"))
-        seen.add(org_id)
-        if kinds.get(org_id) not in OWNER_KINDS:
-            errors.append(
-                FieldError.of(
-                    f"owners.{index}.organisation_id",
-                    "not a registered university, institute or enterprise",
-                )
-            )
-        if owner.get("basis") is OwnershipBasis.COOPERATION_AGREEMENT and not owner.get(
-            "clause_set"
-        ):
-            errors.append(
-                FieldError.of(
-                    f"owners.{index}.clause_set",
-                    "a cooperation agreement names its clause set: "
-                    + ", ".join(c.value for c in ClauseSet),
-                )
-            )
-    for index, beneficiary in enumerate(beneficiaries):
-        valid_to = beneficiary.get("valid_to")
-        if valid_to is not None and valid_to < beneficiary["valid_from"]:
-            errors.append(FieldError.of(f"beneficiaries.{index}.valid_to", "ends before it starts"))
-    try:
-        check_total([o["title_share"] for o in owners], what="title shares")
-    except ShareError as exc:
-        errors.append(FieldError.of("owners", str(exc)))
-    try:
-        check_total(
-            [o["income_share"] for o in owners] + [b["income_share"] for b in beneficiaries],
-            what="income shares of owners and beneficiaries",
-        )
-    except ShareError as exc:
-        errors.append(FieldError.of("owners", str(exc)))
-    return errors
-
-
-OWNER_FIELDS = ("organisation_id", "title_share", "income_share", "basis", "clause_set")
-BENEFICIARY_FIELDS = ("name", "organisation_id", "basis", "income_share", "valid_from", "valid_to")
-
-
-def _entry(item: Any, names: Sequence[str]) -> dict[str, Any]:
-    """The named fields of a row or of a loaded request dict, for an audit payload."""
-    if isinstance(item, dict):
-        return {name: item.get(name) for name in names}
-    return {name: getattr(item, name) for name in names}
-
-
-def _ownership_payload(
-    patent: Patent, owners: Sequence[Any], beneficiaries: Sequence[Any]
-) -> dict[str, Any]:
-    return {
-        "owners": [_entry(o, (*OWNER_FIELDS, "agreement_ref")) for o in owners],
-        "beneficiaries": [_entry(b, BENEFICIARY_FIELDS) for b in beneficiaries],
-        "decision_rules": {
-            "open_licence": patent.consent_open_licence,
-            "ordinary_licence": patent.consent_ordinary_licence,
-            "exclusive_licence": patent.consent_exclusive_licence,
-            "assignment": patent.consent_assignment,
-        },
-    }
 
 
 def set_inventors(
@@ -612,13 +483,13 @@ def set_inventors(
 ) -> Patent:
     """Replace the inventors; contribution shares sum to exactly 100 and a named organisation
     must be registered (422 otherwise). The replaced rows are kept, marked superseded."""
-    patent = _editable(session, actor, patent_id)
-    validation_failed(_inventor_errors(Organisations(session), inventors))
+    patent = editable_patent(session, actor=actor, patent_id=patent_id)
+    validation_failed(inventor_errors(Organisations(session), inventors))
     stamp = now()
-    before = [_inventor_entry(i) for i in patent.inventors]
+    before = [inventor_entry(i) for i in patent.inventors]
     _supersede(session, patent.inventors, stamp)
-    _add_inventors(session, patent.id, inventors, stamp)
-    _touch(patent)
+    add_inventors(session, patent.id, inventors, stamp)
+    touch(patent)
     session.flush()
     session.expire(patent, ["inventors"])
     record(
@@ -629,125 +500,11 @@ def set_inventors(
         subject_id=patent.id,
         payload={
             "before": before,
-            "after": [_inventor_entry(i) for i in inventors],
+            "after": [inventor_entry(i) for i in inventors],
             "version": patent.version,
         },
     )
     return patent
-
-
-def _inventor_errors(
-    organisations: Organisations, inventors: list[dict[str, Any]]
-) -> list[FieldError]:
-    errors = []
-    try:
-        check_total([i["share"] for i in inventors], what="inventor shares")
-    except ShareError as exc:
-        errors.append(FieldError.of("inventors", str(exc)))
-    kinds = organisations.kinds(i["organisation_id"] for i in inventors if i.get("organisation_id"))
-    for index, inventor in enumerate(inventors):
-        if inventor.get("organisation_id") and kinds[inventor["organisation_id"]] is None:
-            errors.append(FieldError.of(f"inventors.{index}.organisation_id", "unknown"))
-    return errors
-
-
-def _inventor_entry(inventor: Any) -> dict[str, Any]:
-    return _entry(inventor, ("name", "share", "organisation_id"))
-
-
-def _add_inventors(
-    session: Session, patent_id: uuid.UUID, inventors: list[dict[str, Any]], stamp: datetime
-) -> None:
-    session.add_all(
-        Inventor(
-            patent_id=patent_id,
-            effective_from_dt=stamp,
-            position=position,
-            name=inventor["name"],
-            share=inventor["share"],
-            organisation_id=inventor.get("organisation_id"),
-        )
-        for position, inventor in enumerate(inventors)
-    )
-
-
-def add_encumbrance(
-    session: Session, *, actor: Actor, patent_id: uuid.UUID, data: dict[str, Any]
-) -> Encumbrance:
-    """Record an encumbrance. Only a pledge carries ``pledgee_consent`` (and must state it);
-    an exclusive or sole licence may not overlap another one in force, and features above
-    (published open licences, Patent Law Art. 51(3)) may refuse it through the signal."""
-    patent = _editable(session, actor, patent_id)
-    kind: EncumbranceKind = data["kind"]
-    errors = []
-    if kind is EncumbranceKind.PLEDGE and data.get("pledgee_consent") is None:
-        errors.append(FieldError.of("pledgee_consent", "state whether the pledgee consents"))
-    if kind is not EncumbranceKind.PLEDGE and data.get("pledgee_consent") is not None:
-        errors.append(FieldError.of("pledgee_consent", "only pledges carry a pledgee consent"))
-    end = data.get("end_date")
-    if end is not None and end < data["start_date"]:
-        errors.append(FieldError.of("end_date", "ends before it starts"))
-    validation_failed(errors)
-    if kind in EXCLUSIVE_KINDS:
-        for other in patent.encumbrances:
-            if (
-                other.kind in EXCLUSIVE_KINDS
-                and other.released_dt is None
-                and _overlaps(other.start_date, other.end_date, data["start_date"], end)
-            ):
-                raise RuleViolation(
-                    f"an {other.kind} ({other.reference}) is recorded for that period"
-                )
-        for reason in encumbrance_requested.send(patent, session=session, kind=kind):
-            if reason[1]:
-                raise RuleViolation(str(reason[1]))
-    encumbrance = Encumbrance(patent_id=patent.id, created_dt=now(), **data)
-    session.add(encumbrance)
-    _touch(patent)
-    session.flush()
-    record(
-        session,
-        actor=actor,
-        action="patent.encumbrance_added",
-        subject_type="patent",
-        subject_id=patent.id,
-        payload={"encumbrance_id": encumbrance.id, **data, "version": patent.version},
-    )
-    return encumbrance
-
-
-def _overlaps(a_start: date, a_end: date | None, b_start: date, b_end: date | None) -> bool:
-    return (a_end is None or b_start <= a_end) and (b_end is None or a_start <= b_end)
-
-
-def release_encumbrance(
-    session: Session,
-    *,
-    actor: Actor,
-    patent_id: uuid.UUID,
-    encumbrance_id: uuid.UUID,
-    reason: str | None,
-) -> Encumbrance:
-    """Mark an encumbrance released (legal records are never deleted). 409 if already so."""
-    patent = _editable(session, actor, patent_id)
-    encumbrance = session.get(Encumbrance, encumbrance_id)
-    if encumbrance is None or encumbrance.patent_id != patent.id:
-        raise NotFound("encumbrance")
-    if encumbrance.released_dt is not None:
-        raise RuleViolation("this encumbrance was already released")
-    encumbrance.released_dt = now()
-    encumbrance.release_reason = reason
-    _touch(patent)
-    session.flush()
-    record(
-        session,
-        actor=actor,
-        action="patent.encumbrance_released",
-        subject_type="patent",
-        subject_id=patent.id,
-        payload={"encumbrance_id": encumbrance.id, "reason": reason, "version": patent.version},
-    )
-    return encumbrance
 
 
 def require_registrar(actor: Actor) -> None:

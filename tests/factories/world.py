@@ -14,7 +14,7 @@ from unittest import mock
 
 from registry.accounts import services as account_services
 from registry.accounts.models import Organisation, User
-from registry.patents import services as patent_services
+from registry.patents import encumbrances
 from registry.patents.models import Encumbrance, EncumbranceKind, Patent
 from tests.factories import PASSWORD, Factory, password_hash
 
@@ -77,7 +77,7 @@ def build_world(factory: Factory) -> World:
     }
     pledges = {}
     for patent in patents.values():
-        pledges[patent.id] = patent_services.add_encumbrance(
+        pledges[patent.id] = encumbrances.add_encumbrance(
             session,
             actor=factory.actor(admin.user),
             patent_id=patent.id,
