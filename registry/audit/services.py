@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event as orm_event
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -62,19 +62,24 @@ def chain_hash(previous: str, leaf: str) -> str:
 HEAD_LOCK = "registry.audit_head_locked"
 
 
-@orm_event.listens_for(Session, "after_transaction_end")
-def _forget_head_lock(session: Session, _transaction: Any) -> None:
-    # Any transaction or savepoint ending may release the lock (a rolled-back savepoint
-    # releases the row locks taken inside it), so the next append locks afresh.
-    session.info.pop(HEAD_LOCK, None)
+@contextmanager
+def batch(session: Session) -> Iterator[None]:
+    """Append many events under one lock of the head, written in one flush at the end.
+
+    For bulk operations (imports): every :func:`record` inside the block reuses the head locked
+    on entry and skips its own flush, so thousands of events go out as one batched INSERT and
+    one UPDATE of the head. Nothing inside the block may expire the head.
+    """
+    session.info[HEAD_LOCK] = _locked_head(session)
+    try:
+        yield
+        session.flush()
+    finally:
+        session.info.pop(HEAD_LOCK, None)
 
 
 def _locked_head(session: Session) -> AuditHead:
-    """The log head, locked for this transaction. Taken once per transaction: later appends
-    in the same transaction reuse it (an import appends thousands of events)."""
-    held: AuditHead | None = session.info.get(HEAD_LOCK)
-    if held is not None:
-        return held
+    """The log head, locked until the end of the transaction."""
     # populate_existing: a head this session loaded earlier may be stale (another writer has
     # appended since); the row read under the lock must overwrite it, or the next seq repeats.
     head = session.execute(
@@ -87,7 +92,6 @@ def _locked_head(session: Session) -> AuditHead:
         head = AuditHead(id=1, size=0, chain_hash=GENESIS_CHAIN)
         session.add(head)
         session.flush()
-    session.info[HEAD_LOCK] = head
     return head
 
 
@@ -106,7 +110,8 @@ def record(
     canonical JSON and must contain only exact values (no floats).
     """
     plain_payload = to_plain(dict(payload or {}))
-    head = _locked_head(session)
+    in_batch: AuditHead | None = session.info.get(HEAD_LOCK)
+    head = in_batch or _locked_head(session)
     seq = head.size + 1
     event_dt = datetime.now(UTC)
     actor_id = actor.user_id if actor else None
@@ -136,10 +141,11 @@ def record(
         chain_hash=chained,
     )
     session.add(event)
-    # No flush here: the event and the head go to the database with the caller's next flush
-    # or commit, so a run of appends becomes one batched INSERT and one UPDATE.
     head.size = seq
     head.chain_hash = chained
+    if in_batch is None:
+        # Written now, so nothing the caller does later (expiring, refreshing) can lose it.
+        session.flush()
     return event
 
 

@@ -234,10 +234,11 @@ def idempotent(view: Callable[P, Any]) -> Callable[P, Any]:
 
     @functools.wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-        key = request_key()
-        if key is None:
+        if KEY_HEADER not in request.headers:
             return view(*args, **kwargs)
-        actor = require_actor()
+        actor = require_actor()  # 401 before anything is said about the key
+        key = request_key()
+        assert key is not None
         session = get_session()
         record = claim_key(
             session,

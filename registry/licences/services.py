@@ -141,9 +141,7 @@ def take_up(
     stamp = clock.now()
     effective = clock.today()
     end = offer_end_date(offer, effective)
-    if (
-        end < effective
-    ):  # the claim applies read-time expiry; never a licence ending before it starts
+    if end < effective:  # the claim applied read-time expiry already; this never lets one by
         raise OfferNotPublished("the offer's term has ended: it cannot be taken up")
     number = next_number(session, "licence", effective.year)
     written = {name: notice.get(name) for name in NOTICE_FIELDS}

@@ -64,8 +64,9 @@ def _load(session: Session, offer_id: uuid.UUID, *, for_update: bool = False) ->
     )
     if for_update:
         # PostgreSQL: queue behind a concurrent publish, withdrawal or take-up of this offer;
-        # SQLite's BEGIN IMMEDIATE already serialises writers.
-        statement = statement.with_for_update(of=Offer)
+        # SQLite's BEGIN IMMEDIATE already serialises writers. The row read under the lock
+        # overwrites any copy this session held (populate_existing): decide on fresh state.
+        statement = statement.with_for_update(of=Offer).execution_options(populate_existing=True)
     return session.scalar(statement)
 
 

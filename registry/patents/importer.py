@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.accounts.models import Organisation
+from registry.audit.services import batch as audit_batch
 from registry.core.actor import Actor
 from registry.core.errors import Duplicate, FieldError, RegistryError, ValidationFailed
 from registry.core.http import flatten_messages
@@ -421,10 +422,12 @@ def _save(
             "an application number in the file was registered meanwhile; nothing was imported",
             [FieldError.of("file", "an application number was registered meanwhile")],
         ) from None
-    for patent, new in zip(patents, checked, strict=True):
-        services.record_new_patent(session, actor=actor, patent=patent, new=new)
-        if progress:
-            progress("saving", 1)
+    # One lock of the audit head and one batched INSERT for all the file's events.
+    with audit_batch(session):
+        for patent, new in zip(patents, checked, strict=True):
+            services.record_new_patent(session, actor=actor, patent=patent, new=new)
+            if progress:
+                progress("saving", 1)
     return [patent.id for patent in patents]
 
 

@@ -70,7 +70,7 @@ def cast(factory: Factory, session: Session, api: Api) -> Cast:
 
 
 def _licences(session: Session) -> list[Licence]:
-    session.expire_all()
+    lf.reread(session)
     return list(session.scalars(select(Licence)))
 
 
@@ -191,7 +191,7 @@ def test_a_refused_role_stores_nothing(cast: Cast) -> None:
     tto_api = cast.api.as_(cast.factory.token(cast.tto))
     response = cast.take_up(offer, client=tto_api)
     assert response.status_code == 403
-    cast.session.expire_all()
+    lf.reread(cast.session)
     assert cast.session.scalar(select(IdempotencyRecord)) is None
 
 

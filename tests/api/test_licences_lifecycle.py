@@ -88,12 +88,12 @@ def _ids(response: Any) -> set[str]:
 
 
 def _events(session: Session, action: str) -> list[AuditEvent]:
-    session.expire_all()
+    lf.reread(session)
     return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def _fresh(session: Session, licence: Licence) -> Licence:
-    session.expire_all()
+    lf.reread(session)
     return session.get_one(Licence, licence.id)
 
 

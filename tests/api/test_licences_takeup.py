@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ from registry.audit.models import AuditEvent
 from registry.core import clock
 from registry.core.canonical import canonical_json
 from registry.core.clock import today
+from registry.licences import services as licence_services
 from registry.licences.models import Licence
 from registry.offers.lifecycle import add_months, add_years
 from registry.offers.models import Offer
@@ -105,7 +106,7 @@ def test_a_take_up_of_a_free_offer_creates_an_active_licence(cast: Cast) -> None
     assert licence["recordation_due_date"] == add_months(day, 3).isoformat()
     assert licence["recordation"] is None
 
-    cast.session.expire_all()
+    lf.reread(cast.session)
     stored_offer = cast.session.get_one(Offer, offer.id)
     # The take-up wrote the offer row: its version is the one the licence carries.
     assert stored_offer.version == version_before + 1 == licence["offer_version"]
@@ -239,7 +240,7 @@ def test_two_enterprises_each_take_a_licence_and_the_uptake_counts_both(cast: Ca
     second = cast.take_up(offer, client=cast.sme2_api)
     assert first.status_code == second.status_code == 201
     assert second.json["offer_version"] == first.json["offer_version"] + 1
-    cast.session.expire_all()
+    lf.reread(cast.session)
     assert cast.session.get_one(Offer, offer.id).licence_count == 2
 
 
@@ -266,6 +267,20 @@ def test_one_live_licence_per_enterprise_per_offer(cast: Cast) -> None:
     renewed = cast.take_up(offer)
     assert renewed.status_code == 201, renewed.json
     assert renewed.json["id"] != first.json["id"]
+
+
+def test_the_unique_index_backs_up_the_one_licence_rule(
+    cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were the check ever to miss a live licence, the database still refuses the second."""
+    offer = cast.offer()
+    assert cast.take_up(offer).status_code == 201
+    monkeypatch.setattr(licence_services, "_live_licence_exists", lambda *_: False)
+    before = lf.counts(cast.session)
+    again = cast.take_up(offer)
+    assert again.status_code == 409, again.json
+    assert again.json["code"] == "already_licensed"
+    assert lf.counts(cast.session) == before
 
 
 @pytest.mark.parametrize("role", ["tto", "auditor", "admin"])

@@ -61,6 +61,8 @@ def draft_offer(
     patent = patent or factory.patent(
         tto_user, annual_fees_paid_through=add_years(today(), 1).isoformat()
     )
+    factory.session.flush()
+    factory.session.refresh(patent)  # as stored now (a caller may have rolled a savepoint back)
     if patent.annual_fees_paid_through is None or patent.annual_fees_paid_through < today():
         # E5: annual fees paid (IR Art. 86(3)) — recorded as a TTO would, before declaring.
         patent_services.update_patent(
@@ -113,9 +115,16 @@ def enterprise_licensee(factory: Factory, **kwargs: Any) -> tuple[Organisation, 
     return organisation, user, factory.token(user)
 
 
+def reread(session: Session) -> None:
+    """Read everything afresh from the database. Flush first: the audit log appends without
+    flushing, and expiring an unflushed log head would drop the append."""
+    session.flush()
+    session.expire_all()
+
+
 def counts(session: Session) -> dict[str, int]:
     """Licences, audit events and stored idempotent responses; offer versions summed."""
-    session.expire_all()
+    reread(session)
 
     def count(model: Any) -> int:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)

@@ -150,7 +150,7 @@ def _wait_until_ready(process: subprocess.Popen[bytes], port: int, log: Path) ->
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{_tail(log)}")
+            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{tail(log)}")
         try:
             status, _, _ = request(port, "GET", "/readyz", None)
             if status == 200:
@@ -158,10 +158,10 @@ def _wait_until_ready(process: subprocess.Popen[bytes], port: int, log: Path) ->
         except OSError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"gunicorn not ready within {STARTUP_TIMEOUT_S} s:\n{_tail(log)}")
+    raise RuntimeError(f"gunicorn not ready within {STARTUP_TIMEOUT_S} s:\n{tail(log)}")
 
 
-def _tail(log: Path, lines: int = 40) -> str:
+def tail(log: Path, lines: int = 40) -> str:
     try:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:

@@ -34,7 +34,16 @@ from registry.licences.models import Licence
 from tests.conftest import migrate_fresh
 from tests.factories import licences as lf
 from tests.factories.databases import BACKENDS, empty_database
-from tests.race.harness import Seeded, Verdict, check, gunicorn, request, run_trials, seed
+from tests.race.harness import (
+    Seeded,
+    Verdict,
+    check,
+    gunicorn,
+    request,
+    run_trials,
+    seed,
+    tail,
+)
 
 pytestmark = pytest.mark.concurrency
 
@@ -76,17 +85,19 @@ def served(
             yield Served(backend, url, seeded, port, folder)
 
 
-def _report(name: str, backend: str, verdict: Verdict) -> None:
+def _report(name: str, backend: str, verdict: Verdict, folder: Path) -> None:
     print(f"\n[{name} {backend}] SEED={SEED} {verdict.summary()}")
     for rule, found in sorted(verdict.violations.items()):
         print(f"  {rule}: {found[:3]}")
+    if {"server_error", "no_answer"} & verdict.violations.keys():
+        print(f"gunicorn log:\n{tail(folder / 'gunicorn.log')}")
 
 
 def test_no_take_up_commits_after_the_withdrawal(served: Served) -> None:
     offers = served.seeded.offer_ids[:TRIALS]
     history = run_trials(served.port, served.seeded, offers, rng=schedule(), acceptors=ACCEPTORS)
     verdict = check(served.url, served.seeded, history)
-    _report("race", served.backend, verdict)
+    _report("race", served.backend, verdict, served.folder)
     assert verdict.violations == {}
     # The harness really raced: in most trials some take-ups won and some lost (measured:
     # 60-80 % of trials on this machine kind); a harness that never interleaves proves nothing.
@@ -108,7 +119,7 @@ def test_the_checker_catches_a_naive_take_up(
                 port, seeded, seeded.offer_ids, rng=schedule(), acceptors=ACCEPTORS
             )
         verdict = check(url, seeded, history)
-    _report("naive", served.backend, verdict)
+    _report("naive", served.backend, verdict, folder)
     # Both independent witnesses see it: the version order and the audit log's commit order.
     assert verdict.violations.get("committed_after_withdrawal")
     assert verdict.violations.get("committed_after_withdrawal_audit_order")
