@@ -26,10 +26,8 @@ import cProfile
 import io
 import json
 import os
-import platform
 import pstats
 import random
-import sqlite3
 import tempfile
 import time
 import uuid
@@ -39,16 +37,20 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from alembic import command
-from sqlalchemy import Table, insert, make_url, text
+from sqlalchemy import Table, insert, text
 from sqlalchemy.engine import Engine
 
+from bench.common import (
+    ensure_pg_database,
+    fresh_engine,
+    machine_description,
+    pg_version,
+)
 from registry.accounts.models import EnterpriseSize, Organisation, OrganisationKind, User
 from registry.core.actor import Actor, Role
 from registry.core.clock import today
-from registry.core.db import Database, make_engine
+from registry.core.db import Database
 from registry.core.identifiers import application_check_character, uscc_check_character
-from registry.ops.migrations import alembic_config
 from registry.patents import importer, rules
 from registry.patents.models import LegalStatus, Patent, PatentType
 
@@ -133,33 +135,6 @@ def generate(count: int) -> Generated:
 
 
 # --- databases ------------------------------------------------------------------------------
-
-
-def fresh_engine(url: str) -> Engine:
-    """An engine on an empty database migrated to head with Alembic."""
-    if url.startswith("sqlite"):
-        path = make_url(url).database
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-    engine = make_engine(url, pool=False)
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-    command.upgrade(alembic_config(url), "head")
-    return engine
-
-
-def ensure_pg_database(url: str) -> None:
-    target = make_url(url)
-    admin = make_engine(target.set(database="postgres").render_as_string(hide_password=False))
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        exists = connection.execute(
-            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
-        ).scalar()
-        if not exists:
-            connection.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
 
 
 def seed_importer(engine: Engine) -> Actor:
@@ -247,24 +222,6 @@ def run_baseline(url: str, baseline: list[dict[str, Any]]) -> float:
 # --- reporting --------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def pg_version(url: str) -> str:
-    engine = make_engine(url, pool=False)
-    with engine.connect() as connection:
-        version = str(connection.execute(text("SHOW server_version")).scalar())
-    engine.dispose()
-    return version
-
-
 def measure(name: str, url: str, data: Generated, profile: bool) -> dict[str, Any]:
     count = len(data.rows)
     print(f"[{name}] importing {count} rows through import_rows …", flush=True)
@@ -311,15 +268,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {
         "benchmark": "patent import rate",
         "date": day.isoformat(),
-        "machine": {
-            "nproc": os.cpu_count(),
-            "cpu_model": cpu_model(),
-            "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version,
-            "postgresql": None,
-            "platform": platform.platform(),
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine_description(),
         "rows": args.rows,
         "row_mix": "1/3 each invention, utility model, design; 1/5 co-owned; 2 inventors each",
         "results": {},

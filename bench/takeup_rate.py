@@ -30,7 +30,6 @@ import http.client
 import json
 import math
 import os
-import platform
 import queue
 import sqlite3
 import statistics
@@ -44,7 +43,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import func, make_url, select
 
-from bench.import_rate import cpu_model, ensure_pg_database, fresh_engine, pg_version
+from bench.common import ensure_pg_database, fresh_engine, machine_description, pg_version
 from registry.core.clock import today
 from registry.core.db import SQLITE_BUSY_TIMEOUT_MS, make_engine
 from registry.licences.models import Licence
@@ -266,15 +265,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {
         "benchmark": "take-up rate through HTTP",
         "date": day.isoformat(),
-        "machine": {
-            "nproc": os.cpu_count(),
-            "cpu_model": cpu_model(),
-            "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version,
-            "postgresql": None,
-            "platform": platform.platform(),
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine_description(),
         "results": {},
     }
     with tempfile.TemporaryDirectory(prefix="bench-takeup-") as scratch:

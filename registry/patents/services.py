@@ -150,7 +150,6 @@ def _require_edit(actor: Actor, patent: Patent) -> None:
         raise Forbidden("only TTO staff of an owning organisation and admins change a patent")
 
 
-
 def _check_fields(values: dict[str, Any]) -> list[FieldError]:
     """Cross-field rules of a patent record (single fields are checked by the schema)."""
     errors = []

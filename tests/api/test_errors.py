@@ -523,9 +523,14 @@ def test_commit_that_fails_on_a_busy_database_is_503_and_keeps_nothing(
         raise OperationalError("COMMIT", {}, Exception("database is locked"))
 
     monkeypatch.setattr(Session, "commit", busy_commit)
-    response = admin_api.post("/organisations", json={
-        "name": "繁忙大学", "kind": "university", "uscc": uscc,
-    })
+    response = admin_api.post(
+        "/organisations",
+        json={
+            "name": "繁忙大学",
+            "kind": "university",
+            "uscc": uscc,
+        },
+    )
     monkeypatch.undo()
     assert response.status_code == 503
     assert response.json["code"] == "unavailable"
