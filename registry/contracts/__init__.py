@@ -1,0 +1,1 @@
+"""Standard licence contracts: rendering, signing, storage and verification (issue 4)."""
