@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import argparse
 
-from bench import import_rate, takeup_rate
+from bench import contract_render, import_rate, takeup_rate
 
 QUICK = (
     (import_rate.main, ["--rows", "2000", "--database", "sqlite", "--no-write"]),
-    (takeup_rate.main, ["--takeups", "200", "--database", "sqlite", "--no-write"]),
+    (
+        takeup_rate.main,
+        ["--takeups", "200", "--inline-takeups", "8", "--database", "sqlite", "--no-write"],
+    ),
+    (contract_render.main, ["--contracts", "3", "--cold-runs", "1", "--no-write"]),
 )
 FULL = (
     (import_rate.main, ["--rows", "10000", "--database", "both"]),
     (takeup_rate.main, ["--database", "both"]),
+    (contract_render.main, ["--contracts", "20", "--cold-runs", "5"]),
 )
 
 

@@ -9,6 +9,9 @@ for every take-up to be a distinct (offer, enterprise) pair. Then, in the same r
   sending ``POST /api/v1/offers/{id}/take-up`` until ``--takeups`` are done: bearer-token
   look-up, the conditional UPDATE on the offer, the reference number, the licence INSERT and
   its audit event, one commit each;
+  The main pass runs with ``REGISTRY_CONTRACT_ISSUE=deferred`` (the licence alone); a second
+  pass of ``--inline-takeups`` take-ups issues each contract inline (render, sign, store), as
+  the default deployment does;
 * **baseline** — the same number of transactions that each INSERT one row into a scratch table
   and commit, with the driver alone (sqlite3 with the app's PRAGMAs: WAL, synchronous=FULL;
   psycopg), once from one connection and once from ``--clients`` connections at a time.
@@ -235,11 +238,53 @@ def measure(name: str, url: str, folder: Path, args: argparse.Namespace) -> dict
     result["baseline_over_takeup"] = round(
         result["baseline_one_connection_per_second"] / result["takeups_per_second"], 1
     )
+    if args.inline_takeups:
+        result["inline_contracts"] = measure_inline(name, url, folder, args, result)
     print(
         f"[{name}] take-up {result['takeups_per_second']}/s (p50 {result['latency_ms_p50']} ms, "
         f"p95 {result['latency_ms_p95']} ms); raw INSERT+COMMIT "
         f"{result['baseline_one_connection_per_second']}/s on one connection, "
         f"{result['baseline_concurrent_per_second']}/s on {args.clients}",
+        flush=True,
+    )
+    return result
+
+
+def measure_inline(
+    name: str, url: str, folder: Path, args: argparse.Namespace, deferred: dict[str, Any]
+) -> dict[str, Any]:
+    """The default deployment: every take-up renders, signs and stores its contract inside its
+    transaction. Compared with the deferred take-ups above, measured in the same run."""
+    smes = min(args.smes, args.inline_takeups)
+    offers = math.ceil(args.inline_takeups / smes)
+    seeded = seed(url, folder, offers=offers, licensees=smes)
+    pairs = [(o, t) for t in seeded.licensee_tokens for o in seeded.offer_ids]
+    jobs = pairs[: args.inline_takeups]
+    print(f"[{name}] {len(jobs)} take-ups with inline contracts …", flush=True)
+    with gunicorn(
+        "wsgi:app",
+        url,
+        folder,
+        workers=args.workers,
+        threads=args.threads,
+        window_ms=0,
+        settings={"REGISTRY_CONTRACT_ISSUE": "inline"},
+    ) as port:
+        seconds, latencies, statuses = run_takeups(port, jobs, args.clients)
+    if statuses.count(201) != len(jobs):
+        raise SystemExit(f"[{name}] inline take-ups answered {sorted(set(statuses))}")
+    ordered = sorted(latencies)
+    rate = len(jobs) / seconds
+    result = {
+        "takeups": len(jobs),
+        "takeups_per_second": round(rate, 2),
+        "latency_ms_p50": round(statistics.median(ordered) * 1000, 1),
+        "latency_ms_p95": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 1),
+        "deferred_over_inline": round(deferred["takeups_per_second"] / rate, 1),
+    }
+    print(
+        f"[{name}] inline contracts: {result['takeups_per_second']}/s "
+        f"(p50 {result['latency_ms_p50']} ms); deferred is {result['deferred_over_inline']}x",
         flush=True,
     )
     return result
@@ -255,6 +300,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument(
         "--pg-url", default=os.environ.get("REGISTRY_BENCH_DATABASE_URL", DEFAULT_PG_URL)
+    )
+    parser.add_argument(
+        "--inline-takeups",
+        type=int,
+        default=40,
+        help="take-ups that also issue their contract inline (0: skip)",
     )
     parser.add_argument("--no-write", action="store_true", help="print only, write no JSON")
     args = parser.parse_args(argv)

@@ -9,14 +9,23 @@ from typing import Any
 
 from flask import Flask
 
-from registry import accounts, audit, licences, offers, ops, patents
+from registry import accounts, audit, clearing, contracts, licences, offers, ops, patents
 from registry.config import Settings, load_settings
 from registry.core import api as core_api
 from registry.core import http
 from registry.core.db import Database, make_engine
 
 # Explicit and ordered (STYLE.md §1): a feature may rely on those before it.
-FEATURES: tuple[ModuleType, ...] = (ops, audit, accounts, patents, offers, licences)
+FEATURES: tuple[ModuleType, ...] = (
+    ops,
+    audit,
+    accounts,
+    patents,
+    offers,
+    licences,
+    contracts,
+    clearing,
+)
 
 
 def create_app(

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 ENVIRONMENTS = ("development", "testing", "production")
+# When a licence's contract is made: in the take-up request (default), or later by
+# ``flask contracts issue`` run by a scheduler or worker (DESIGN.md §6, beyond one machine).
+CONTRACT_ISSUE_MODES = ("inline", "deferred")
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name
 MIN_SECRET_LENGTH = 32
 # A random key of 32+ characters uses far more distinct characters than this; "x" * 32 or a
@@ -46,6 +49,21 @@ class Settings:
     token_ttl_days: int = 30
     max_content_length: int = 8 * 1024 * 1024
     admin_password: str | None = field(default=None, repr=False)
+    blob_path: Path | None = None  # signed contracts; <instance>/blobs when unset
+    signing_p12: str | None = None
+    signing_p12_passphrase: str | None = field(default=None, repr=False)
+    timestamp_url: str | None = None
+    contract_issue: str = "inline"
+    verify_max_bytes: int = 5 * 1024 * 1024
+    smtp_url: str | None = field(default=None, repr=False)  # smtp://user:pass@host:port
+    mail_from: str = "registry@localhost"
+    suspend_after_days: int = 30  # overdue this long: the licence is suspended (CC Art. 873)
+    settlement_fee_rate: int = 0  # hundredths of a percent of each payment
+    minimum_payout: int = 0  # fen; smaller balances are carried forward
+
+    @property
+    def blob_root(self) -> Path:
+        return self.blob_path or self.instance_path / "blobs"
 
     @property
     def is_production(self) -> bool:
@@ -100,6 +118,20 @@ def _positive_int(
         raise ConfigError(f"{name} must be positive, not {value}")
     if maximum is not None and value > maximum:
         raise ConfigError(f"{name} must be at most {maximum}, not {value}")
+    return value
+
+
+def _whole(environ: dict[str, str], name: str, default: int, maximum: int) -> int:
+    """A whole number from 0 to ``maximum`` (zero allowed, unlike :func:`_positive_int`)."""
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if not 0 <= value <= maximum:
+        raise ConfigError(f"{name} must be between 0 and {maximum}, not {value}")
     return value
 
 
@@ -192,8 +224,28 @@ def load_settings(
             env_vars, "REGISTRY_MAX_CONTENT_LENGTH", 8 * 1024 * 1024
         ),
         "admin_password": env_vars.get("REGISTRY_ADMIN_PASSWORD"),
+        "blob_path": Path(env_vars["REGISTRY_BLOB_PATH"])
+        if env_vars.get("REGISTRY_BLOB_PATH")
+        else None,
+        "signing_p12": env_vars.get("REGISTRY_SIGNING_P12") or None,
+        "signing_p12_passphrase": env_vars.get("REGISTRY_SIGNING_P12_PASSPHRASE"),
+        "timestamp_url": env_vars.get("REGISTRY_TIMESTAMP_URL") or None,
+        "contract_issue": env_vars.get("REGISTRY_CONTRACT_ISSUE", "inline"),
+        "verify_max_bytes": _positive_int(
+            env_vars, "REGISTRY_CONTRACT_VERIFY_MAX_BYTES", 5 * 1024 * 1024
+        ),
+        "smtp_url": env_vars.get("REGISTRY_SMTP_URL") or None,
+        "mail_from": env_vars.get("REGISTRY_MAIL_FROM", "registry@localhost"),
+        "suspend_after_days": _positive_int(env_vars, "REGISTRY_SUSPEND_AFTER_DAYS", 30),
+        "settlement_fee_rate": _whole(env_vars, "REGISTRY_SETTLEMENT_FEE_BASIS", 0, 10000),
+        "minimum_payout": _whole(env_vars, "REGISTRY_MINIMUM_PAYOUT_FEN", 0, 10**12),
     }
     values.update(overrides)
+    if values["contract_issue"] not in CONTRACT_ISSUE_MODES:
+        raise ConfigError(
+            f"REGISTRY_CONTRACT_ISSUE must be one of {', '.join(CONTRACT_ISSUE_MODES)}, "
+            f"not {values['contract_issue']!r}"
+        )
     settings = Settings(**values)
     if production:
         _refuse_insecure_production(settings)
@@ -214,5 +266,9 @@ def _refuse_insecure_production(settings: Settings) -> None:
         problems.append(f"REGISTRY_SECRET_KEY is weak (use {MIN_SECRET_LENGTH}+ random characters)")
     if not settings.session_cookie_secure:
         problems.append("REGISTRY_SESSION_COOKIE_SECURE is off (cookies would travel without TLS)")
+    if not settings.signing_p12:
+        problems.append(
+            "REGISTRY_SIGNING_P12 is not set (contracts would be signed by a development CA)"
+        )
     if problems:
         raise ConfigError("refusing to start in production: " + "; ".join(problems))

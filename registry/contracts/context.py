@@ -96,13 +96,15 @@ def build_context(
     patent: dict[str, Any],
     declaration: dict[str, Any],
     recordation_filer: str = "licensor",
+    specimen: bool = False,
 ) -> dict[str, Any]:
     """The template context of a licence's contract.
 
     ``licence`` holds the licence's columns (``terms`` is its snapshot), ``licensors`` the
     patentees (name, name_en, uscc, address), ``licensee`` the licensee's organisation,
     ``patent`` the patent (with ``service_invention``) and ``declaration`` the gazette entry
-    that announced the offer (``gazette_number``, ``announced_dt``). Raises
+    that announced the offer (``gazette_number``, ``announced_dt``). ``specimen`` marks the
+    unsigned sample of an offer's contract (registry.contracts.specimen). Raises
     :class:`ContractDataError` naming every missing field."""
     missing = _missing(licence, LICENCE_FIELDS, "licence")
     missing += _missing(patent, PATENT_FIELDS, "patent")
@@ -129,6 +131,7 @@ def build_context(
     granted = patent.get("grant_date") is not None
     field = terms.get("field_of_use")
     return {
+        "specimen": specimen,
         "contract": {
             "number": licence["reference"],
             "recordation_number": licence.get("recordation_number"),

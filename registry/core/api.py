@@ -31,7 +31,7 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
 from registry.core.actor import require_actor
-from registry.core.http import handle_http_exception
+from registry.core.http import current_handler, handle_http_exception
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -103,9 +103,7 @@ def _authenticate_first() -> None:
     request never learns anything from validation messages (and sees one consistent answer)."""
     if request.blueprint not in current_app.extensions.get(PROTECTED_BLUEPRINTS, ()):
         return
-    view = current_app.view_functions.get(request.endpoint or "")
-    view_class = getattr(view, "view_class", None)
-    handler = getattr(view_class, request.method.lower(), None) if view_class else view
+    handler = current_handler()
     if handler is not None and not getattr(handler, "_registry_public", False):
         require_actor()
 

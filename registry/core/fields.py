@@ -13,7 +13,7 @@ from registry.core.identifiers import (
     parse_application_number,
     validate_uscc,
 )
-from registry.core.money import MoneyError, format_money, parse_money
+from registry.core.money import MoneyError, format_money, from_fen, parse_money, to_fen
 from registry.core.shares import ShareError, format_percent, parse_percent
 
 
@@ -80,5 +80,24 @@ class MoneyField(ma.fields.Field):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
         try:
             return parse_money(value, allow_zero=self.allow_zero)
+        except MoneyError as exc:
+            raise ma.ValidationError(str(exc)) from None
+
+
+class FenField(ma.fields.Field):
+    """Money held as integer fen, shown and accepted as a decimal string with two places
+    ("1234.50" ↔ 123450). The clearing house computes in fen only (reliability.md §0 rule 2)."""
+
+    def __init__(self, *, allow_zero: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.allow_zero = allow_zero
+        self.metadata = {"type": "string", "example": "1234.50", **self.metadata}
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else format_money(from_fen(int(value)))
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        try:
+            return to_fen(parse_money(value, allow_zero=self.allow_zero))
         except MoneyError as exc:
             raise ma.ValidationError(str(exc)) from None

@@ -188,11 +188,38 @@ def get_db() -> Database:
 
 
 def get_session() -> Session:
-    """The request's session: write requests get a ``BEGIN IMMEDIATE`` one on SQLite."""
+    """The request's session: write requests get a ``BEGIN IMMEDIATE`` one on SQLite, and so
+    do reads whose handler is marked :func:`writes` (a download that records an audit event)."""
     if "db_session" not in g:
-        g.db_session = get_db().session(write=request.method in WRITE_METHODS)
+        declared = getattr(current_handler(), WRITES, None)
+        write = request.method in WRITE_METHODS if declared is None else declared
+        g.db_session = get_db().session(write=write)
     session: Session = g.db_session
     return session
+
+
+WRITES = "_registry_writes"
+
+
+def writes(handler: Any) -> Any:
+    """Mark a GET handler that writes (an audit event): its transaction takes the write lock
+    up front on SQLite instead of upgrading a read snapshot, which could fail under load."""
+    setattr(handler, WRITES, True)
+    return handler
+
+
+def reads(handler: Any) -> Any:
+    """Mark a POST handler that only reads (a verification): it must not hold SQLite's one
+    write lock while it works, least of all for an anonymous caller."""
+    setattr(handler, WRITES, False)
+    return handler
+
+
+def current_handler() -> Any:
+    """The function that will answer this request (a MethodView's method, or the view)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    return getattr(view_class, request.method.lower(), None) if view_class else view
 
 
 def _commit_or_rollback(response: Response) -> Response:

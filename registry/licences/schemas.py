@@ -87,6 +87,13 @@ class LicenceSchema(ma.Schema):
     end_date = ma.fields.Date()
     recordation_due_date = ma.fields.Date()
     recordation = ma.fields.Method("_recordation")
+    contract = ma.fields.Method(
+        "_contract",
+        metadata={
+            "description": "the signed contract: status issued (with sha256, unsigned_sha256, "
+            "template, version, signed_dt) or pending (not made yet)"
+        },
+    )
     terminated_dt = ma.fields.AwareDateTime(allow_none=True)
     termination_reason = Str(allow_none=True)
     created_dt = ma.fields.AwareDateTime()
@@ -102,4 +109,25 @@ class LicenceSchema(ma.Schema):
             "number": licence.recordation_number,
             "date": licence.recordation_date.isoformat() if licence.recordation_date else None,
             "filed_by": licence.recordation_filed_by,
+        }
+
+    def _contract(self, licence: Licence) -> dict[str, Any]:
+        # ``contract`` is the contracts feature's backref; this feature does not import it.
+        contract = getattr(licence, "contract", None)
+        if contract is None:
+            return {
+                "status": "pending",
+                "sha256": None,
+                "unsigned_sha256": None,
+                "template": None,
+                "version": None,
+                "signed_dt": None,
+            }
+        return {
+            "status": "issued",
+            "sha256": contract.signed_sha256,
+            "unsigned_sha256": contract.unsigned_sha256,
+            "template": contract.template_key,
+            "version": contract.template_version,
+            "signed_dt": contract.signed_dt.isoformat(),
         }

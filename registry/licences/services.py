@@ -36,6 +36,7 @@ from registry.core.errors import (
 from registry.core.sequences import next_number
 from registry.licences import permissions
 from registry.licences.models import LIVE_STATUSES, Licence, LicenceStatus
+from registry.licences.signals import licence_taken_up
 from registry.offers.lifecycle import add_months
 from registry.offers.models import Offer
 from registry.offers.services import OfferNotPublished, claim_for_take_up, offer_end_date
@@ -130,7 +131,8 @@ def take_up(
     licence keeps a snapshot of the terms and their SHA-256, the offer version the take-up
     wrote, the notice verbatim with when and from where it was received, and its dates: it
     takes effect today (Beijing), ends at the earlier of the term's end and the patent's
-    expiry, and is due for recordation three months on. One ``licence.taken_up`` event.
+    expiry, and is due for recordation three months on. One ``licence.taken_up`` event, then
+    :data:`~registry.licences.signals.licence_taken_up` (its contract is issued there).
     """
     _require_enterprise_licensee(session, actor)
     offer = claim_for_take_up(session, offer_id=offer_id)
@@ -199,6 +201,7 @@ def take_up(
             ).hexdigest(),
         },
     )
+    licence_taken_up.send(licence, session=session, actor=actor)
     return licence
 
 

@@ -33,7 +33,9 @@ from sqlalchemy.engine import Connection
 
 from registry.accounts.models import Organisation, OrganisationKind
 from registry.audit.services import count_events
+from registry.contracts.issuing import office
 from registry.core.clock import today
+from registry.licences.models import Licence
 from registry.offers.models import Offer
 from tests.conftest import Api, TransactionalDatabase
 from tests.factories import PASSWORD, Factory, make_application_number, make_uscc
@@ -138,6 +140,13 @@ MATRIX: dict[tuple[str, str], dict[str, Pair]] = {
     # Only the licensee terminates; either party (and the operator) records with CNIPA.
     ("POST", LICENCE + "/terminate"): row(401, (NA, 403), (403, 404), (200, 404), (NA, 403)),
     ("PUT", LICENCE + "/recordation"): row(401, (NA, 200), (200, 404), (200, 404), (NA, 403)),
+    # Contracts: seen by whoever sees the licence; anyone verifies a copy or fetches the CA.
+    ("GET", LICENCE + "/contract.pdf"): row(401, (NA, 200), (200, 404), (200, 404), (NA, 200)),
+    ("POST", "/api/v1/contracts/verify"): public(200),
+    ("GET", "/api/v1/contracts/certificate.pem"): public(200),
+    ("GET", LICENCE + "/recordation-pack"): row(401, (NA, 200), (200, 404), (200, 404), (NA, 200)),
+    # A draft's specimen is seen as the draft is (published ones are public: test_contracts).
+    ("GET", OFFER + "/specimen.pdf"): row(404, (NA, 200), (200, 404), 404, (NA, 200)),
 }
 
 
@@ -204,8 +213,13 @@ SCOPELESS = frozenset(
         ("GET", "/api/v1/offers"),
         ("GET", "/api/v1/gazette"),
         ("GET", "/api/v1/gazette.atom"),
+        ("POST", "/api/v1/contracts/verify"),
+        ("GET", "/api/v1/contracts/certificate.pem"),
     }
 )
+
+# POSTs that change nothing (a verification): no audit event is due.
+QUERIES = frozenset({"/api/v1/contracts/verify"})
 
 ROLE_FOR_KIND = {
     OrganisationKind.CLEARING_HOUSE: "auditor",
@@ -255,6 +269,18 @@ def _licence_id(call: Call) -> uuid.UUID:
         offer = _offer(call)
         _, holder, _ = licence_factories.enterprise_licensee(call.factory)
     return licence_factories.take_up(call.factory, holder, offer).id
+
+
+def _contract_upload(call: Call) -> dict[str, Any]:
+    # Any caller checks the same genuine contract: the enterprise's own licence.
+    holder = Call(call.world, call.world.licensee, "own", call.api, call.factory)
+    licence = call.factory.session.get_one(Licence, _licence_id(holder))
+    assert licence.contract is not None
+    data = office(call.factory.app).store.get(licence.contract.signed_sha256)
+    return {
+        "data": {"file": (io.BytesIO(data), "contract.pdf")},
+        "content_type": "multipart/form-data",
+    }
 
 
 def _offer_patent(call: Call) -> Any:
@@ -416,6 +442,23 @@ REQUESTS: dict[tuple[str, str], Callable[[Call], Request]] = {
         f"/api/v1/licences/{_licence_id(c)}/recordation",
         {"json": {"number": "X2026990000123", "date": today().isoformat(), "filed_by": "licensee"}},
     ),
+    ("GET", LICENCE + "/contract.pdf"): lambda c: (
+        f"/api/v1/licences/{_licence_id(c)}/contract.pdf",
+        {},
+    ),
+    ("POST", "/api/v1/contracts/verify"): lambda c: (
+        "/api/v1/contracts/verify",
+        _contract_upload(c),
+    ),
+    ("GET", "/api/v1/contracts/certificate.pem"): lambda c: (
+        "/api/v1/contracts/certificate.pem",
+        {},
+    ),
+    ("GET", LICENCE + "/recordation-pack"): lambda c: (
+        f"/api/v1/licences/{_licence_id(c)}/recordation-pack",
+        {},
+    ),
+    ("GET", OFFER + "/specimen.pdf"): lambda c: (f"/api/v1/offers/{_draft_id(c)}/specimen.pdf", {}),
 }
 
 ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found"}
@@ -499,7 +542,7 @@ def test_access(
                     wrong.append(f"{where}: {status} without the error envelope: {body}")
                 if after != events:
                     wrong.append(f"{where}: refused, yet {after - events} audit events appended")
-            elif method != "GET" and status < 300 and after <= events:
+            elif method != "GET" and status < 300 and after <= events and rule not in QUERIES:
                 wrong.append(f"{where}: {method} succeeded without an audit event")
     assert tried
     assert not wrong, f"{method} {rule}:\n" + "\n".join(wrong)

@@ -396,7 +396,13 @@ def test_readyz_on_migrated_database(client: FlaskClient) -> None:
     assert response.status_code == 200, response.get_json()
     assert response.get_json() == {
         "status": "ready",
-        "checks": {"database": "ok", "migrations": "ok"},
+        "checks": {
+            "database": "ok",
+            "migrations": "ok",
+            "contract_font": "ok",
+            "signing_key": "ok",
+            "blob_store": "ok",
+        },
     }
 
 

@@ -133,21 +133,21 @@ def counts(session: Session) -> dict[str, int]:
         "licences": count(Licence),
         "audit_events": count(AuditEvent),
         "idempotency_records": count(IdempotencyRecord),
-        "offer_versions": int(session.scalar(select(func.coalesce(func.sum(Offer.version), 0)))),
-        "licence_counts": int(
-            session.scalar(select(func.coalesce(func.sum(Offer.licence_count), 0)))
-        ),
+        "offer_versions": int(session.scalar(select(func.sum(Offer.version))) or 0),
+        "licence_counts": int(session.scalar(select(func.sum(Offer.licence_count))) or 0),
     }
 
 
 def take_up(factory: Factory, user: User, offer: Offer, **overrides: Any) -> Licence:
-    """A licence taken by ``user`` through the take-up service (the real path)."""
+    """A licence taken by ``user`` through the take-up service (the real path), its contract
+    issued as the app is configured (the receiver finds the app's contract office)."""
     from registry.licences import services
 
-    return services.take_up(
-        factory.session,
-        actor=factory.actor(user),
-        offer_id=offer.id,
-        notice=notice(**overrides),
-        client_address="127.0.0.1",
-    )
+    with factory.app.app_context():
+        return services.take_up(
+            factory.session,
+            actor=factory.actor(user),
+            offer_id=offer.id,
+            notice=notice(**overrides),
+            client_address="127.0.0.1",
+        )

@@ -49,6 +49,10 @@ def settings_env(url: str, instance: Path) -> dict[str, str]:
         "REGISTRY_DATABASE_URL": url,
         "REGISTRY_INSTANCE_PATH": str(instance),
         "REGISTRY_SECRET_KEY": SECRET,
+        # The races are about ordering take-ups and withdrawals; hundreds of inline contract
+        # renders (~0.5 s each) would only slow them. Contracts under concurrency are tested
+        # in tests/race/test_contracts_concurrency.py.
+        "REGISTRY_CONTRACT_ISSUE": "deferred",
     }
 
 
@@ -99,9 +103,17 @@ def _free_port() -> int:
 
 @contextmanager
 def gunicorn(
-    app_spec: str, url: str, folder: Path, *, workers: int = 3, threads: int = 4, window_ms: int
+    app_spec: str,
+    url: str,
+    folder: Path,
+    *,
+    workers: int = 3,
+    threads: int = 4,
+    window_ms: int,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[int]:
-    """Serve ``app_spec`` with gunicorn on a loopback port; yields the port."""
+    """Serve ``app_spec`` with gunicorn on a loopback port; yields the port. ``settings``
+    overrides ``REGISTRY_*`` variables."""
     instance = folder / "instance"
     instance.mkdir(exist_ok=True)
     log = folder / "gunicorn.log"
@@ -111,6 +123,7 @@ def gunicorn(
         **settings_env(url, instance),
         "RACE_WINDOW_MS": str(window_ms),
         "PYTHONPATH": str(REPO),
+        **(settings or {}),
     }
     command = [
         sys.executable,

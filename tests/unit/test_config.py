@@ -29,7 +29,13 @@ def env(tmp_path: Path, **variables: str) -> dict[str, str]:
 
 
 def production(tmp_path: Path, **variables: str) -> dict[str, str]:
-    return env(tmp_path, REGISTRY_ENV="production", REGISTRY_SECRET_KEY=STRONG, **variables)
+    return env(
+        tmp_path,
+        REGISTRY_ENV="production",
+        REGISTRY_SECRET_KEY=STRONG,
+        REGISTRY_SIGNING_P12="/etc/registry/signing.p12",
+        **variables,
+    )
 
 
 # Database URL ------------------------------------------------------------------------------
@@ -176,6 +182,7 @@ def test_production_starts_with_a_proper_configuration(tmp_path: Path) -> None:
         ({"REGISTRY_SECRET_KEY": "changeme" * 8}, "REGISTRY_SECRET_KEY is weak"),
         ({"REGISTRY_SESSION_COOKIE_SECURE": "false"}, "REGISTRY_SESSION_COOKIE_SECURE"),
         ({"REGISTRY_SESSION_COOKIE_SECURE": "0"}, "REGISTRY_SESSION_COOKIE_SECURE"),
+        ({"REGISTRY_SIGNING_P12": ""}, "REGISTRY_SIGNING_P12 is not set"),
     ],
     ids=[
         "debug-1",
@@ -188,6 +195,7 @@ def test_production_starts_with_a_proper_configuration(tmp_path: Path) -> None:
         "repeated-word",
         "insecure-cookies",
         "insecure-cookies-0",
+        "development-signing-key",
     ],
 )
 def test_production_refuses_insecure_configuration(
@@ -372,3 +380,20 @@ def test_foreign_keys_are_enforced(engine: Engine) -> None:
         )
     with pytest.raises(Exception, match="FOREIGN KEY"), engine.begin() as connection:
         connection.execute(text("INSERT INTO child VALUES (1, 42)"))
+
+
+def test_contract_settings_default_to_inline_issue_into_the_instance(tmp_path: Path) -> None:
+    settings = load_settings(env(tmp_path))
+    assert settings.contract_issue == "inline"
+    assert settings.blob_root == tmp_path / "instance" / "blobs"
+    assert settings.signing_p12 is None
+
+
+def test_contract_issue_mode_is_checked(tmp_path: Path) -> None:
+    settings = load_settings(
+        env(tmp_path, REGISTRY_CONTRACT_ISSUE="deferred", REGISTRY_BLOB_PATH=str(tmp_path / "b"))
+    )
+    assert settings.contract_issue == "deferred"
+    assert settings.blob_root == tmp_path / "b"
+    with pytest.raises(ConfigError, match="REGISTRY_CONTRACT_ISSUE must be one of"):
+        load_settings(env(tmp_path, REGISTRY_CONTRACT_ISSUE="later"))
