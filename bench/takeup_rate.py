@@ -39,6 +39,7 @@ import statistics
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,13 +63,16 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_takeup"
 
 def run_takeups(
     port: int, jobs: list[tuple[str, str]], clients: int
-) -> tuple[float, list[float], list[int]]:
-    """Send every (offer id, token) take-up from ``clients`` threads; wall time, latencies."""
-    work: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
-    for job in jobs:
-        work.put(job)
+) -> tuple[float, list[float], list[int], int]:
+    """Send every (offer id, token) take-up from ``clients`` threads, each with its own
+    Idempotency-Key and retried with it on 503 as the API asks; wall time, latencies (first
+    attempt to final answer), final statuses and the number of retries."""
+    work: queue.SimpleQueue[tuple[str, str, str, float]] = queue.SimpleQueue()
+    for offer_id, token in jobs:
+        work.put((offer_id, token, str(uuid.uuid4()), 0.0))
     latencies: list[float] = []
     statuses: list[int] = []
+    retries = [0]
     lock = threading.Lock()
     body = json.dumps(lf.notice(), ensure_ascii=False).encode()
     start_line = threading.Barrier(clients + 1)
@@ -78,11 +82,15 @@ def run_takeups(
         start_line.wait()
         while True:
             try:
-                offer_id, token = work.get_nowait()
+                offer_id, token, key, first = work.get_nowait()
             except queue.Empty:
                 break
-            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-            began = time.perf_counter()
+            headers = {
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Idempotency-Key": key,
+            }
+            began = first or time.perf_counter()
             try:
                 connection.request("POST", f"/api/v1/offers/{offer_id}/take-up", body, headers)
                 response = connection.getresponse()
@@ -92,7 +100,12 @@ def run_takeups(
                 connection.close()  # the server closed a kept-alive connection: reopen
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
                 status = -1
-                work.put((offer_id, token))
+                work.put((offer_id, token, key, began))
+            if status == 503:  # busy: retry with the same key (the stored outcome, if any)
+                with lock:
+                    retries[0] += 1
+                work.put((offer_id, token, key, began))
+                continue
             elapsed = time.perf_counter() - began
             if status != -1:
                 with lock:
@@ -107,7 +120,7 @@ def run_takeups(
     began = time.perf_counter()
     for thread in threads:
         thread.join()
-    return time.perf_counter() - began, latencies, statuses
+    return time.perf_counter() - began, latencies, statuses, retries[0]
 
 
 def count_licences(url: str) -> int:
@@ -211,7 +224,7 @@ def measure(name: str, url: str, folder: Path, args: argparse.Namespace) -> dict
     with gunicorn(
         "wsgi:app", url, folder, workers=args.workers, threads=args.threads, window_ms=0
     ) as port:
-        seconds, latencies, statuses = run_takeups(port, jobs, args.clients)
+        seconds, latencies, statuses, retries = run_takeups(port, jobs, args.clients)
     created = statuses.count(201)
     stored = count_licences(url)
     if created != len(jobs) or stored != len(jobs):
@@ -229,6 +242,7 @@ def measure(name: str, url: str, folder: Path, args: argparse.Namespace) -> dict
         "server": f"gunicorn --preload, {args.workers} workers x {args.threads} threads (gthread)",
         "takeup_seconds": round(seconds, 3),
         "takeups_per_second": round(len(jobs) / seconds, 1),
+        "retries_after_503": retries,
         "latency_ms_p50": round(statistics.median(ordered) * 1000, 1),
         "latency_ms_p95": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 1),
         "latency_ms_max": round(ordered[-1] * 1000, 1),
@@ -270,7 +284,7 @@ def measure_inline(
         window_ms=0,
         settings={"REGISTRY_CONTRACT_ISSUE": "inline"},
     ) as port:
-        seconds, latencies, statuses = run_takeups(port, jobs, args.clients)
+        seconds, latencies, statuses, retries = run_takeups(port, jobs, args.clients)
     if statuses.count(201) != len(jobs):
         raise SystemExit(f"[{name}] inline take-ups answered {sorted(set(statuses))}")
     ordered = sorted(latencies)
@@ -278,6 +292,7 @@ def measure_inline(
     result = {
         "takeups": len(jobs),
         "takeups_per_second": round(rate, 2),
+        "retries_after_503": retries,
         "latency_ms_p50": round(statistics.median(ordered) * 1000, 1),
         "latency_ms_p95": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 1),
         "deferred_over_inline": round(deferred["takeups_per_second"] / rate, 1),

@@ -60,6 +60,8 @@ class Settings:
     suspend_after_days: int = 30  # overdue this long: the licence is suspended (CC Art. 873)
     settlement_fee_rate: int = 0  # hundredths of a percent of each payment
     minimum_payout: int = 0  # fen; smaller balances are carried forward
+    checkpoint_key: str | None = None  # Ed25519 PEM; <instance>/checkpoint.key when unset
+    checkpoint_origin: str = "localhost/open-licence-registry"  # names the log in checkpoints
 
     @property
     def blob_root(self) -> Path:
@@ -239,6 +241,10 @@ def load_settings(
         "suspend_after_days": _positive_int(env_vars, "REGISTRY_SUSPEND_AFTER_DAYS", 30),
         "settlement_fee_rate": _whole(env_vars, "REGISTRY_SETTLEMENT_FEE_BASIS", 0, 10000),
         "minimum_payout": _whole(env_vars, "REGISTRY_MINIMUM_PAYOUT_FEN", 0, 10**12),
+        "checkpoint_key": env_vars.get("REGISTRY_CHECKPOINT_KEY") or None,
+        "checkpoint_origin": env_vars.get(
+            "REGISTRY_CHECKPOINT_ORIGIN", "localhost/open-licence-registry"
+        ),
     }
     values.update(overrides)
     if values["contract_issue"] not in CONTRACT_ISSUE_MODES:
@@ -246,6 +252,10 @@ def load_settings(
             f"REGISTRY_CONTRACT_ISSUE must be one of {', '.join(CONTRACT_ISSUE_MODES)}, "
             f"not {values['contract_issue']!r}"
         )
+    origin = values["checkpoint_origin"]
+    if not origin or "+" in origin or any(c.isspace() for c in origin):
+        # It is the signing key's name too (c2sp.org/signed-note): no spaces, no '+'.
+        raise ConfigError(f"REGISTRY_CHECKPOINT_ORIGIN must have no spaces or '+', not {origin!r}")
     settings = Settings(**values)
     if production:
         _refuse_insecure_production(settings)

@@ -37,6 +37,7 @@ from registry.contracts.issuing import office
 from registry.core.clock import today
 from registry.licences.models import Licence
 from registry.offers.models import Offer
+from tests.api import access_clearing as ac
 from tests.conftest import Api, TransactionalDatabase
 from tests.factories import PASSWORD, Factory, make_application_number, make_uscc
 from tests.factories import licences as licence_factories
@@ -74,6 +75,9 @@ ORGANISATION = "/api/v1/organisations/<uuid:organisation_id>"
 TAKE_UP = "/api/v1/offers/<uuid:offer_id>/take-up"
 OFFER = "/api/v1/offers/<uuid:offer_id>"
 LICENCE = "/api/v1/licences/<uuid:licence_id>"
+STATEMENT = "/api/v1/statements/<uuid:statement_id>"
+RUN = "/api/v1/settlements/<uuid:run_id>"
+PAYEE = RUN + "/payees/<payee_type>/<uuid:payee_id>"
 
 # (method, rule) → expected status per role as (own organisation, other organisation).
 MATRIX: dict[tuple[str, str], dict[str, Pair]] = {
@@ -147,6 +151,40 @@ MATRIX: dict[tuple[str, str], dict[str, Pair]] = {
     ("GET", LICENCE + "/recordation-pack"): row(401, (NA, 200), (200, 404), (200, 404), (NA, 200)),
     # A draft's specimen is seen as the draft is (published ones are public: test_contracts).
     ("GET", OFFER + "/specimen.pdf"): row(404, (NA, 200), (200, 404), 404, (NA, 200)),
+    # Clearing (issue 5). Schedules, reports and statements are seen as their licence is;
+    # only the licensee reports; payments by the licensee (its own) or an admin.
+    ("GET", LICENCE + "/schedule"): row(401, (NA, 200), (200, 404), (200, 404), (NA, 200)),
+    ("GET", LICENCE + "/reports"): row(401, (NA, 200), (200, 404), (200, 404), (NA, 200)),
+    ("POST", LICENCE + "/reports"): row(401, (NA, 403), (403, 404), (201, 404), (NA, 403)),
+    ("GET", "/api/v1/statements"): row(401, 200, 200, 200, 200),
+    ("GET", STATEMENT): row(401, (NA, 200), (200, 404), (200, 404), (NA, 200)),
+    ("GET", STATEMENT + ".csv"): row(401, (NA, 200), (200, 404), (200, 404), (NA, 200)),
+    ("GET", STATEMENT + ".pdf"): row(401, (NA, 200), (200, 404), (200, 404), (NA, 200)),
+    ("POST", "/api/v1/payments"): row(401, (NA, 201), 403, (201, 404), (NA, 403)),
+    ("GET", "/api/v1/payments"): row(401, 200, 200, 200, 200),
+    ("GET", "/api/v1/payments/<uuid:payment_id>"): row(
+        401, (NA, 200), (200, 404), (200, 404), (NA, 200)
+    ),
+    # The clearing house's own chores: bank statements and the suspense list.
+    ("POST", "/api/v1/bank-statements"): row(401, 200, 403, 403, 403),
+    ("GET", "/api/v1/bank-lines"): row(401, 200, 403, 403, 200),
+    ("POST", "/api/v1/bank-lines/<uuid:line_id>/match"): row(401, 200, 403, 403, 403),
+    # Settlements: run and reversed by admins; read by admins, auditors and the payees' TTOs.
+    ("POST", "/api/v1/settlements"): row(401, 201, 403, 403, 403),
+    ("GET", "/api/v1/settlements"): row(401, 200, 200, 403, 200),
+    ("GET", RUN): row(401, (NA, 200), (200, 404), 403, (NA, 200)),
+    ("POST", RUN + "/reverse"): row(401, (NA, 201), 403, 403, (NA, 403)),
+    ("GET", "/api/v1/payees/<payee_type>/<uuid:payee_id>/statements"): row(
+        401, (NA, 200), (200, 404), 403, (NA, 200)
+    ),
+    ("GET", PAYEE): row(401, (NA, 200), (200, 404), 403, (NA, 200)),
+    ("GET", PAYEE + ".csv"): row(401, (NA, 200), (200, 404), 403, (NA, 200)),
+    ("GET", PAYEE + ".pdf"): row(401, (NA, 200), (200, 404), 403, (NA, 200)),
+    ("GET", "/api/v1/ledger/trial-balance"): row(401, 200, 403, 403, 200),
+    ("GET", "/api/v1/ledger/accounts/<code>/entries"): row(401, 200, 403, 403, 200),
+    ("GET", "/api/v1/licensees/<uuid:organisation_id>/account"): row(
+        401, (NA, 200), 403, (200, 404), (NA, 200)
+    ),
 }
 
 
@@ -215,6 +253,13 @@ SCOPELESS = frozenset(
         ("GET", "/api/v1/gazette.atom"),
         ("POST", "/api/v1/contracts/verify"),
         ("GET", "/api/v1/contracts/certificate.pem"),
+        ("POST", "/api/v1/bank-statements"),
+        ("GET", "/api/v1/bank-lines"),
+        ("POST", "/api/v1/bank-lines/<uuid:line_id>/match"),
+        ("POST", "/api/v1/settlements"),
+        ("GET", "/api/v1/settlements"),
+        ("GET", "/api/v1/ledger/trial-balance"),
+        ("GET", "/api/v1/ledger/accounts/<code>/entries"),
     }
 )
 
@@ -459,9 +504,79 @@ REQUESTS: dict[tuple[str, str], Callable[[Call], Request]] = {
         {},
     ),
     ("GET", OFFER + "/specimen.pdf"): lambda c: (f"/api/v1/offers/{_draft_id(c)}/specimen.pdf", {}),
+    ("GET", LICENCE + "/schedule"): lambda c: (
+        f"/api/v1/licences/{ac.priced_licence(c).id}/schedule",
+        {},
+    ),
+    ("GET", LICENCE + "/reports"): lambda c: (
+        f"/api/v1/licences/{ac.priced_licence(c).id}/reports",
+        {},
+    ),
+    ("POST", LICENCE + "/reports"): lambda c: _report(c),
+    ("GET", "/api/v1/statements"): lambda c: ("/api/v1/statements", {}),
+    ("GET", STATEMENT): lambda c: (f"/api/v1/statements/{ac.statement_id(c)}", {}),
+    ("GET", STATEMENT + ".csv"): lambda c: (f"/api/v1/statements/{ac.statement_id(c)}.csv", {}),
+    ("GET", STATEMENT + ".pdf"): lambda c: (f"/api/v1/statements/{ac.statement_id(c)}.pdf", {}),
+    ("POST", "/api/v1/payments"): lambda c: (
+        "/api/v1/payments",
+        {
+            "json": {
+                "statement_id": str(ac.statement_id(c)),
+                "amount": "10.00",
+                "paid_date": today().isoformat(),
+                "reference": "矩阵测试",
+            }
+        },
+    ),
+    ("GET", "/api/v1/payments"): lambda c: ("/api/v1/payments", {}),
+    ("GET", "/api/v1/payments/<uuid:payment_id>"): lambda c: (
+        f"/api/v1/payments/{ac.payment_id(c)}",
+        {},
+    ),
+    ("POST", "/api/v1/bank-statements"): lambda c: (
+        "/api/v1/bank-statements",
+        ac.bank_file("unmatched receipt"),
+    ),
+    ("GET", "/api/v1/bank-lines"): lambda c: ("/api/v1/bank-lines", {}),
+    ("POST", "/api/v1/bank-lines/<uuid:line_id>/match"): lambda c: ac.suspense_match(c),
+    ("POST", "/api/v1/settlements"): lambda c: _settle(c),
+    ("GET", "/api/v1/settlements"): lambda c: ("/api/v1/settlements", {}),
+    ("GET", RUN): lambda c: (f"/api/v1/settlements/{ac.run_id(c)}", {}),
+    ("POST", RUN + "/reverse"): lambda c: (f"/api/v1/settlements/{ac.run_id(c)}/reverse", {}),
+    ("GET", "/api/v1/payees/<payee_type>/<uuid:payee_id>/statements"): lambda c: _payee_runs(c),
+    ("GET", PAYEE): lambda c: (ac.payee_path(c), {}),
+    ("GET", PAYEE + ".csv"): lambda c: (ac.payee_path(c, ".csv"), {}),
+    ("GET", PAYEE + ".pdf"): lambda c: (ac.payee_path(c, ".pdf"), {}),
+    ("GET", "/api/v1/ledger/trial-balance"): lambda c: ("/api/v1/ledger/trial-balance", {}),
+    ("GET", "/api/v1/ledger/accounts/<code>/entries"): lambda c: _cash_entries(c),
+    ("GET", "/api/v1/licensees/<uuid:organisation_id>/account"): lambda c: (
+        f"/api/v1/licensees/{ac.licensee_id(c)}/account",
+        {},
+    ),
 }
 
 ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found"}
+
+
+def _report(call: Call) -> Request:
+    built = ac.report_request(call)
+    return built["url"], {"json": built["json"]}
+
+
+def _settle(call: Call) -> Request:
+    ac.payment_id(call)  # something to settle today
+    day = today().isoformat()
+    return "/api/v1/settlements", {"json": {"period_start": day, "period_end": day}}
+
+
+def _cash_entries(call: Call) -> Request:
+    ac.payment_id(call)  # money received: the cash account has entries
+    return "/api/v1/ledger/accounts/cash/entries", {}
+
+
+def _payee_runs(call: Call) -> Request:
+    ac.run_id(call)
+    return f"/api/v1/payees/organisation/{call.organisation.id}/statements", {}
 
 
 def app_routes(app: Flask) -> set[tuple[str, str]]:
