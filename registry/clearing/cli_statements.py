@@ -7,9 +7,10 @@ from datetime import datetime
 import click
 from flask.cli import with_appcontext
 
-from registry.clearing import reports
+from registry.clearing import true_ups
 from registry.core import clock
 from registry.core.http import get_db
+from registry.core.money import format_money, from_fen
 
 
 @click.command("true-ups")
@@ -19,14 +20,21 @@ from registry.core.http import get_db
     "on",
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default=None,
-    help="treat this day as today (default: today in Beijing)",
+    help="as of this day, not after today (default: today in Beijing)",
 )
 def true_ups_command(on: datetime | None) -> None:
     """Issue the minimum true-up statement of every licence year that has ended (once)."""
     day = on.date() if on else clock.today()
+    if day > clock.today():
+        # A year has not ended before it has: billing its minimum early would be wrong.
+        raise click.BadParameter("a day after today", param_hint="--date")
     with get_db().transaction() as session:
-        issued = reports.issue_true_ups(session, on=day)
-        lines = [f"issued {s.number} {s.amount_due} fen for licence {s.licence_id}" for s in issued]
+        issued = true_ups.issue_true_ups(session, on=day)
+        lines = [
+            f"issued {s.number} CNY {format_money(from_fen(s.amount_due))} for licence "
+            f"{s.licence_id} (year ending {s.period_end})"
+            for s in issued
+        ]
     for line in lines:
         click.echo(line)
     click.echo(f"{len(lines)} true-up statements issued as of {day.isoformat()}")

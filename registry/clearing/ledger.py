@@ -26,6 +26,8 @@ account code                              kind      holds
   and Dr royalties:billed a,  Cr royalties:received a
 * credit applied (x):       Dr credit(L) x;  Cr receivable(L) x;  Dr billed x;  Cr received x
 * bank line held (P):       Dr cash P                     Cr suspense P
+* statement void (paid p):  the "statement issued" transaction reversed; then
+  Dr receivable(L) p;  Cr credit(L) p;  Dr royalties:received p;  Cr royalties:billed p
 * settlement of a payment:  Dr royalties:received a       Cr payable(each payee), income:fees
 * payout (x):               Dr payable(payee) x           Cr cash x
 """

@@ -25,6 +25,7 @@ from registry.clearing.models import (
     Payment,
     Statement,
 )
+from registry.clearing.statements import statement_view
 from registry.core import clock
 from registry.core.actor import Actor, Role
 from registry.core.errors import Forbidden, NotFound
@@ -78,17 +79,6 @@ def entry_view(entry: JournalEntry) -> dict[str, Any]:
     }
 
 
-def _shown_status(statement: Statement) -> str:
-    """The status users see (open, partially_paid, paid, overdue, void) when the statements
-    module provides it; else the stored one."""
-    try:
-        from registry.clearing.statements import statement_view
-    except ImportError:  # pragma: no cover - the statements module ships in the same issue
-        return statement.status.value
-    shown: str = statement_view(statement, clock.today())
-    return shown
-
-
 def licensee_account(session: Session, *, actor: Actor, organisation_id: UUID) -> dict[str, Any]:
     """The licensee's statement of account: its statements and payments, what it owes on open
     statements (its receivable) and the credit held for it. 403 for TTO staff; 404 for an
@@ -112,6 +102,7 @@ def licensee_account(session: Session, *, actor: Actor, organisation_id: UUID) -
         .where(Payment.payer_organisation_id == organisation_id)
         .order_by(Payment.paid_date, Payment.created_dt, Payment.id)
     ).all()
+    today = clock.today()
     return {
         "organisation_id": organisation.id,
         "name": organisation.name,
@@ -127,7 +118,7 @@ def licensee_account(session: Session, *, actor: Actor, organisation_id: UUID) -
                 "amount_due": s.amount_due,
                 "amount_paid": s.amount_paid,
                 "due_date": s.due_date,
-                "status": _shown_status(s),
+                "status": statement_view(s, today),
             }
             for s, reference in statements
         ],

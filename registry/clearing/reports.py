@@ -3,11 +3,34 @@
 A report is for one period of the licence's schedule that has ended (registry.clearing.schedule),
 gives the base the terms name (net sales or profit in fen, or units), and is priced by
 registry.clearing.royalties (stepped rate of its licence year, SME discount, the year's cap).
+A terminated licence's periods end the day it stopped (statements.schedule_for). A report's
+statement is due on the period's payment date, ``payment_due_days`` after the period ends,
+as the contract says (registry.contracts.wording; CC Art. 509): a report filed late does not
+move the day the royalty was owed, so its statement may be overdue at once and bear late
+interest from that day (registry.clearing.payments). A correction's statement is due on that
+day too, or ``payment_due_days`` after the correction when that is later: the corrected amount
+was not known before.
+
 A period is reported once; a correction is a new version with a reason, which voids the earlier
-version's statement (its paid part becomes credit, applied to the new one) and issues a new
-statement. Refusals change nothing: a period that is not one of the schedule's or has not ended
-(422 ``period_start``), a free or lump-sum licence (409 ``not_reportable``), a second report of
-a period without ``correction_reason`` (409 ``already_reported``), a negative base (422).
+version's statement (what was paid on it becomes the licensee's credit and is applied to the new
+statement: registry.clearing.statements.void_statement) and issues a new statement. Refusals
+change nothing:
+
+* a period that is not one of the schedule's, or has not ended: 422 ``period_start`` /
+  ``period_end``; a negative, sub-fen or missing figure, or the wrong base: 422;
+* a free or lump-sum licence: 409 ``not_reportable``;
+* a second report of a period without ``correction_reason``: 409 ``already_reported``;
+* a correction of a period whose payments were already settled to the payees: 409
+  ``already_settled`` — the money has reached co-owners and inventors as that period's
+  royalty; the clearing house reverses that settlement run first (registry.clearing.settlement),
+  then the correction goes through and the run is done again;
+* another enterprise's licence: 404; TTOs, auditors and admins: 403 (only the licensee reports).
+
+Locks: the statement being voided is locked before anything else is written (then the audit log
+head, then the licence), the order payments take, so a payment racing a correction either lands
+first (and is carried over as credit) or is refused as made on a void statement. Two reports of
+one period at once: the unique (licence, period, version) index lets one in; the other is
+answered 409 ``already_reported``.
 """
 
 from __future__ import annotations
@@ -16,12 +39,23 @@ import uuid
 from datetime import date, timedelta
 from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.accounts.models import Organisation
 from registry.audit.services import record
-from registry.clearing.models import ReportBase, RoyaltyReport, Statement, StatementKind
+from registry.clearing.credits import lock_statement
+from registry.clearing.models import (
+    Payment,
+    ReportBase,
+    RoyaltyReport,
+    SettledPayment,
+    Statement,
+    StatementKind,
+    StatementStatus,
+)
+from registry.clearing.overdue import refresh_licence_status
 from registry.clearing.royalties import (
     RUNNING_KINDS,
     ClearingInputError,
@@ -29,28 +63,26 @@ from registry.clearing.royalties import (
     royalty_for_report,
     royalty_of,
 )
-from registry.clearing.schedule import Period, build_schedule
-from registry.clearing.statements import issue_statement, void_statement
+from registry.clearing.schedule import Period
+from registry.clearing.schedule import build_schedule as build_schedule  # for older callers
+from registry.clearing.statements import issue_statement, schedule_for, void_statement
 from registry.core import clock
 from registry.core.actor import Actor, Role
 from registry.core.errors import FieldError, Forbidden, RuleViolation
 from registry.core.money import format_money, from_fen
-from registry.licences.models import Licence, LicenceStatus
 from registry.licences.services import get_licence
 from registry.offers.models import RoyaltyKind
+from registry.offers.royalty import DEFAULT_PAYMENT_DUE_DAYS
 
 BASE_FIELDS: Final = ("net_sales", "profit", "units")
-REPORTABLE_STATUSES: Final = (
-    LicenceStatus.ACTIVE,
-    LicenceStatus.SUSPENDED,
-    LicenceStatus.PENDING_PAYMENT,
-    LicenceStatus.EXPIRED,
-    LicenceStatus.TERMINATED,
-)
 
 
 class AlreadyReported(RuleViolation):
     code = "already_reported"
+
+
+class AlreadySettled(RuleViolation):
+    code = "already_settled"
 
 
 def _money(fen: int) -> str:
@@ -93,24 +125,29 @@ def _current(session: Session, licence_id: uuid.UUID, start: date) -> RoyaltyRep
     )
 
 
-def _charged_in_year(session: Session, licence_id: uuid.UUID, year: int, start: date) -> int:
-    """Royalties due in the licence year from the latest version of each other period."""
+def charged_in_year(
+    session: Session, licence_id: uuid.UUID, year: int, *, except_period: date | None = None
+) -> int:
+    """Royalties due in licence year ``year`` (fen), from the latest version of each period's
+    report (a corrected version replaces the one before), leaving out ``except_period``."""
     latest = (
         select(RoyaltyReport.period_start, func.max(RoyaltyReport.version).label("version"))
         .where(RoyaltyReport.licence_id == licence_id, RoyaltyReport.licence_year == year)
         .group_by(RoyaltyReport.period_start)
         .subquery()
     )
-    total = session.scalar(
+    query = (
         select(func.coalesce(func.sum(RoyaltyReport.royalty_due), 0))
         .join(
             latest,
             (latest.c.period_start == RoyaltyReport.period_start)
             & (latest.c.version == RoyaltyReport.version),
         )
-        .where(RoyaltyReport.licence_id == licence_id, RoyaltyReport.period_start != start)
+        .where(RoyaltyReport.licence_id == licence_id)
     )
-    return int(total or 0)
+    if except_period is not None:
+        query = query.where(RoyaltyReport.period_start != except_period)
+    return int(session.scalar(query) or 0)
 
 
 def file_report(
@@ -123,16 +160,9 @@ def file_report(
     royalty = royalty_of(licence.terms)
     if RoyaltyKind(royalty["kind"]) not in RUNNING_KINDS:
         raise NotReportable(f"a {royalty['kind']} licence owes no running royalty to report")
-    if licence.status not in REPORTABLE_STATUSES:
-        raise RuleViolation(f"a {licence.status.value} licence takes no reports")
     licensee = session.get_one(Organisation, licence.licensee_organisation_id)
     today = clock.today()
-    schedule = build_schedule(
-        licence.terms,
-        effective_date=licence.effective_date,
-        end_date=licence.end_date,
-        is_sme=licensee.is_sme,
-    )
+    schedule = schedule_for(session, licence)
     period = _period(schedule.periods, data["period_start"], data["period_end"], today)
     base, amount = _base_amount(royalty, data)
     previous = _current(session, licence.id, period.period_start)
@@ -145,6 +175,7 @@ def file_report(
         )
     if previous is None and reason:
         raise ClearingInputError("correction_reason", "nothing reported yet to correct")
+    old = _statement_to_void(session, previous)
     computed = royalty_for_report(
         licence.terms,
         period_start=period.period_start,
@@ -152,8 +183,8 @@ def file_report(
         base_amount=amount,
         licence_year=period.licence_year,
         is_sme=licensee.is_sme,
-        charged_in_year=_charged_in_year(
-            session, licence.id, period.licence_year, period.period_start
+        charged_in_year=charged_in_year(
+            session, licence.id, period.licence_year, except_period=period.period_start
         ),
     )
     breakdown = {
@@ -181,8 +212,15 @@ def file_report(
         reported_by_user_id=actor.user_id,
         created_dt=clock.now(),
     )
-    session.add(report)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(report)
+    except IntegrityError:
+        # Another report of this period (same version) was committed meanwhile.
+        raise AlreadyReported(
+            f"{period.period_start}–{period.period_end} was reported meanwhile",
+            [FieldError.of("period_start", "reported meanwhile: fetch the reports and retry")],
+        ) from None
     record(
         session,
         actor=actor,
@@ -197,33 +235,67 @@ def file_report(
             "base": base.value,
             "base_amount": amount,
             "royalty_due": _money(computed.due),
+            "correction_reason": reason,
         },
     )
-    if previous is not None:
-        old = session.scalar(select(Statement).where(Statement.report_id == previous.id))
-        if old is not None:
-            void_statement(
-                session, old, reason=f"corrected by report v{report.version}: {reason}", actor=actor
-            )
+    if old is not None:
+        void_statement(
+            session, old, reason=f"corrected by report v{report.version}: {reason}", actor=actor
+        )
     statement = None
     if computed.due > 0:
         assert period.payment_due_date is not None  # a reporting period always has one
-        due_days = timedelta(days=int(royalty.get("payment_due_days") or 30))
+        due_date = period.payment_due_date
+        if previous is not None:
+            days = royalty.get("payment_due_days") or DEFAULT_PAYMENT_DUE_DAYS
+            due_date = max(due_date, today + timedelta(days=int(days)))
         statement = issue_statement(
             session,
             licence=licence,
             kind=StatementKind.ROYALTY,
             amount=computed.due,
-            due_date=max(period.payment_due_date, today + due_days)
-            if previous is not None
-            else period.payment_due_date,
+            due_date=due_date,
             period_start=period.period_start,
             period_end=period.period_end,
             report=report,
             breakdown=breakdown,
             actor=actor,
         )
+    if old is not None:
+        # The void statement may have been what kept the licence suspended.
+        refresh_licence_status(session, licence_id=licence.id, actor=actor, today=today)
     return report, statement
+
+
+def _statement_to_void(session: Session, previous: RoyaltyReport | None) -> Statement | None:
+    """The live statement of the report being corrected, locked; 409 when money paid on it
+    has been settled to payees (module docstring)."""
+    if previous is None:
+        return None
+    found = session.scalar(
+        select(Statement.id).where(
+            Statement.report_id == previous.id, Statement.status != StatementStatus.VOID
+        )
+    )
+    if found is None:
+        return None  # the report owed nothing
+    statement = lock_statement(session, found)
+    assert statement is not None
+    settled = session.scalar(
+        select(
+            exists().where(
+                Payment.statement_id == statement.id,
+                SettledPayment.payment_id == Payment.id,
+                SettledPayment.reversed_dt.is_(None),
+            )
+        )
+    )
+    if settled:
+        raise AlreadySettled(
+            f"payments on {statement.number} were settled to the payees; the clearing house "
+            "reverses that settlement before the period can be corrected"
+        )
+    return statement
 
 
 def reports_of(session: Session, *, actor: Actor, licence_id: uuid.UUID) -> list[RoyaltyReport]:
@@ -235,60 +307,3 @@ def reports_of(session: Session, *, actor: Actor, licence_id: uuid.UUID) -> list
             .order_by(RoyaltyReport.period_start, RoyaltyReport.version)
         )
     )
-
-
-def issue_true_ups(session: Session, *, on: date) -> list[Statement]:
-    """Issue each ended licence year's minimum true-up (royalties.annual_minimum_true_up)
-    once: a licence year already trued up, or one whose royalties reached the minimum, gets
-    nothing. For ``clearing true-ups``, run daily by a scheduler."""
-    issued: list[Statement] = []
-    licences = session.scalars(select(Licence).order_by(Licence.created_dt, Licence.id))
-    for licence in licences:
-        royalty = royalty_of(licence.terms)
-        if not royalty.get("annual_minimum") or RoyaltyKind(royalty["kind"]) not in RUNNING_KINDS:
-            continue
-        licensee = session.get_one(Organisation, licence.licensee_organisation_id)
-        schedule = build_schedule(
-            licence.terms,
-            effective_date=licence.effective_date,
-            end_date=licence.end_date,
-            is_sme=licensee.is_sme,
-        )
-        for item in schedule.items:
-            if item.kind.value != "minimum_true_up" or item.period_end is None:
-                continue
-            if item.period_end >= on or item.licence_year is None:
-                continue
-            exists = session.scalar(
-                select(Statement.id).where(
-                    Statement.licence_id == licence.id,
-                    Statement.kind == StatementKind.MINIMUM_TRUE_UP,
-                    Statement.period_start == item.period_start,
-                    Statement.status != "void",
-                )
-            )
-            if exists is not None:
-                continue
-            charged = _charged_in_year(session, licence.id, item.licence_year, date.min)
-            owed = max(0, (item.minimum or 0) - charged)
-            if owed == 0:
-                continue
-            issued.append(
-                issue_statement(
-                    session,
-                    licence=licence,
-                    kind=StatementKind.MINIMUM_TRUE_UP,
-                    amount=owed,
-                    due_date=max(item.due_date, on),
-                    period_start=item.period_start,
-                    period_end=item.period_end,
-                    breakdown={
-                        "minimum": _money(item.minimum or 0),
-                        "charged_in_year": _money(charged),
-                        "due": _money(owed),
-                        "licence_year": item.licence_year,
-                    },
-                    actor=None,
-                )
-            )
-    return issued

@@ -2,6 +2,15 @@
 
 The schedule itself is recomputed from the licence's terms (registry.clearing.schedule); the
 status comes from what happened since: statements issued and paid, reports filed.
+
+* an item with a statement shows the statement's status (open, partially_paid, paid, overdue:
+  registry.clearing.statements.statement_view) and its ``statement_id``;
+* otherwise: ``upcoming`` (its period has not ended, or a fixed amount not yet owed),
+  ``reported`` (a report that owes nothing: no statement), ``met`` (a licence year whose
+  royalties reached the annual minimum: no true-up), ``due`` (owed, not yet billed) or
+  ``overdue`` (its payment date has passed and it was never reported or billed);
+* a period: ``free`` (use first, pay later), ``upcoming``, ``due`` (ended, report not yet
+  late), ``late`` (its report is overdue) or ``reported``.
 """
 
 from __future__ import annotations
@@ -13,10 +22,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.accounts.models import Organisation
 from registry.clearing.models import RoyaltyReport, Statement, StatementKind, StatementStatus
-from registry.clearing.schedule import DueItem, ItemKind, Period, build_schedule
-from registry.clearing.statements import statement_view
+from registry.clearing.reports import charged_in_year
+from registry.clearing.schedule import DueItem, ItemKind, Period
+from registry.clearing.statements import schedule_for, statement_view
 from registry.core import clock
 from registry.core.actor import Actor
 from registry.licences.services import get_licence
@@ -31,14 +40,9 @@ KIND_OF_ITEM = {
 
 
 def licence_schedule(session: Session, *, actor: Actor, licence_id: uuid.UUID) -> dict[str, Any]:
+    """The schedule of a licence the actor may see (404 otherwise), each entry with its status."""
     licence = get_licence(session, actor=actor, licence_id=licence_id)
-    licensee = session.get_one(Organisation, licence.licensee_organisation_id)
-    schedule = build_schedule(
-        licence.terms,
-        effective_date=licence.effective_date,
-        end_date=licence.end_date,
-        is_sme=licensee.is_sme,
-    )
+    schedule = schedule_for(session, licence)
     statements = [
         s
         for s in session.scalars(select(Statement).where(Statement.licence_id == licence.id))
@@ -51,10 +55,17 @@ def licence_schedule(session: Session, *, actor: Actor, licence_id: uuid.UUID) -
         )
     }
     today = clock.today()
+    met = {
+        item.licence_year
+        for item in schedule.items
+        if item.kind is ItemKind.MINIMUM_TRUE_UP
+        and item.licence_year is not None
+        and charged_in_year(session, licence.id, item.licence_year) >= (item.minimum or 0)
+    }
     return {
-        "items": [_item(item, statements, reported, today) for item in schedule.items],
+        "items": [_item(item, statements, reported, met, today) for item in schedule.items],
         "periods": [_period(period, reported, today) for period in schedule.periods],
-        "free_until": schedule.free_until.isoformat() if schedule.free_until else None,
+        "free_until": schedule.free_until,
     }
 
 
@@ -75,16 +86,22 @@ def _match(item: DueItem, statements: list[Statement]) -> Statement | None:
 
 
 def _item(
-    item: DueItem, statements: list[Statement], reported: set[date], today: date
+    item: DueItem, statements: list[Statement], reported: set[date], met: set[int], today: date
 ) -> dict[str, Any]:
     statement = _match(item, statements)
     amount = statement.amount_due if statement is not None else item.amount
+    if item.period_end is not None:
+        not_yet = item.period_end >= today  # the period (or licence year) has not ended
+    else:
+        not_yet = (item.falls_due_date or item.due_date) > today
     if statement is not None:
         status = statement_view(statement, today)
     elif item.kind is ItemKind.RUNNING_ROYALTY and item.period_start in reported:
         status = "reported"  # a report that owes nothing issues no statement
-    elif item.period_end is not None and item.period_end >= today:
+    elif not_yet:
         status = "upcoming"
+    elif item.kind is ItemKind.MINIMUM_TRUE_UP and item.licence_year in met:
+        status = "met"
     else:
         status = "overdue" if item.due_date < today else "due"
     return {

@@ -8,9 +8,9 @@ registry.clearing.splitting with the records in force on its paid date
 (registry.clearing.settlement_inputs); a payment those records cannot split is *held*: left
 unsettled and reported with the reason, so one bad record never blocks everybody's money.
 
-Booking (registry.clearing.ledger, flows "settlement of a payment" and "payout"), one
-transaction each per run, summed per account; the lines of ``settlement_lines`` say which
-payment each part came from:
+Booking (registry.clearing.settlement_books; ledger flows "settlement of a payment" and
+"payout"), one transaction each per run, summed per account; the lines of ``settlement_lines``
+say which payment each part came from:
 
 * settlement: Dr royalties:received (money settled); Cr payable(payee) per payee; Cr income:fees;
 * payout: Dr payable(payee) what is paid now; Cr cash. A balance under the minimum payout stays
@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -43,18 +43,18 @@ from sqlalchemy.orm import Session
 
 from registry.audit.services import record
 from registry.clearing import ledger
+from registry.clearing import settlement_books as books
 from registry.clearing.models import (
-    JournalEntry,
-    JournalTransaction,
-    LedgerAccount,
     PayeeType,
     Payment,
     SettledPayment,
     SettlementLine,
     SettlementRun,
     SettlementStatus,
+    Statement,
+    StatementStatus,
 )
-from registry.clearing.payouts import PayeeKey, Payout, plan_payouts
+from registry.clearing.payouts import Payout
 from registry.clearing.settlement_inputs import PatentRecords, Unsplittable
 from registry.clearing.splitting import PayeeLine, SplitError, split_payment
 from registry.core import clock
@@ -65,8 +65,6 @@ from registry.licences.models import Licence
 
 #: pg_advisory_xact_lock key that serialises settlement runs (any constant unique to them).
 LOCK_KEY: Final = 0x5E771E
-SETTLEMENT_KIND: Final = "settlement"
-PAYOUT_KIND: Final = "payout"
 
 
 class NothingToSettle(RuleViolation):
@@ -168,9 +166,9 @@ def run_settlement(
     _claim(session, run, [row.id for row, _ in settled])
     rows = [_line_row(run.id, row.id, line) for row, lines in settled for line in lines]
     session.execute(insert(SettlementLine), rows)
-    carried = payable_balances(session)
-    _post_settlement(session, run, rows, received, today)
-    payouts = _pay_out(session, run, rows, carried, minimum_payout, today)
+    carried = books.payable_balances(session)
+    books.post_settlement(session, run, rows, received, today)
+    payouts = books.pay_out(session, run, rows, carried, minimum_payout, today)
     record(
         session,
         actor=actor,
@@ -225,9 +223,9 @@ def reverse_settlement(
         for line in lines
     ]
     session.execute(insert(SettlementLine), rows)
-    carried = payable_balances(session)
+    carried = books.payable_balances(session)
     for transaction in ledger.transactions_for(session, "settlement_run", original.id):
-        if transaction.kind == SETTLEMENT_KIND:
+        if transaction.kind == books.SETTLEMENT_KIND:
             ledger.reverse(
                 session,
                 transaction,
@@ -240,7 +238,7 @@ def reverse_settlement(
         .values(reversed_dt=clock.now())
     )
     original.status = SettlementStatus.REVERSED
-    payouts = _pay_out(session, run, rows, carried, minimum_payout, today)
+    payouts = books.pay_out(session, run, rows, carried, minimum_payout, today)
     session.flush()
     payload = _payload(run, payouts, [], payments=len({row["payment_id"] for row in rows}))
     payload |= {"reverses_id": original.id, "reverses_number": original.number}
@@ -262,10 +260,18 @@ def _unsettled(session: Session, start: date, end: date) -> Sequence[Any]:
     live = exists().where(
         SettledPayment.payment_id == Payment.id, SettledPayment.reversed_dt.is_(None)
     )
+    # A payment on a void statement (a corrected report) became the licensee's credit: it is
+    # settled as the credit payment that applied it to the new statement, never twice.
     return session.execute(
         select(Payment.id, Payment.applied, Payment.paid_date, Licence.patent_id)
         .join(Licence, Licence.id == Payment.licence_id)
-        .where(Payment.paid_date.between(start, end), Payment.applied > 0, ~live)
+        .join(Statement, Statement.id == Payment.statement_id)
+        .where(
+            Payment.paid_date.between(start, end),
+            Payment.applied > 0,
+            Statement.status != StatementStatus.VOID,
+            ~live,
+        )
         .order_by(Payment.paid_date, Payment.id)
     ).all()
 
@@ -358,110 +364,6 @@ def _line_row(run_id: uuid.UUID, payment_id: uuid.UUID, line: PayeeLine) -> dict
     }
 
 
-def _by_payee(rows: Iterable[dict[str, Any]]) -> dict[PayeeKey, tuple[str, int]]:
-    """Each payee's name and the sum of its lines (the platform's fee excluded)."""
-    totals: dict[PayeeKey, tuple[str, int]] = {}
-    for row in rows:
-        if row["payee_type"] == PayeeType.PLATFORM:
-            continue
-        key = PayeeKey(str(row["payee_type"]), str(row["payee_id"]))
-        _, amount = totals.get(key, ("", 0))
-        totals[key] = (row["payee_name"], amount + row["amount"])
-    return totals
-
-
-def _post_settlement(
-    session: Session, run: SettlementRun, rows: list[dict[str, Any]], received: int, today: date
-) -> None:
-    fees = sum(row["amount"] for row in rows if row["payee_type"] == PayeeType.PLATFORM)
-    entries: list[tuple[ledger.AccountRef, int]] = [
-        (ledger.fixed(ledger.RECEIVED), received),
-        (ledger.fixed(ledger.FEES), -fees),
-    ]
-    for key, (name, amount) in sorted(_by_payee(rows).items()):
-        entries.append((ledger.payable(key.payee_type, uuid.UUID(key.payee_id), name), -amount))
-    ledger.post(
-        session,
-        kind=SETTLEMENT_KIND,
-        subject_type="settlement_run",
-        subject_id=run.id,
-        description=f"Settlement {run.number} / 结算",
-        effective_date=today,
-        entries=entries,
-    )
-
-
-def payable_balances(session: Session) -> dict[PayeeKey, int]:
-    """What the clearing house holds for each payee (the payable accounts' credit balances)."""
-    total = func.sum(JournalEntry.amount)
-    rows = session.execute(
-        select(LedgerAccount.owner_type, LedgerAccount.owner_id, total)
-        .join(JournalEntry, JournalEntry.account_id == LedgerAccount.id)
-        .where(LedgerAccount.code.like("payable:%"))
-        .group_by(LedgerAccount.id, LedgerAccount.owner_type, LedgerAccount.owner_id)
-        .having(total != 0)
-    ).all()
-    return {PayeeKey(str(kind), str(owner)): -int(amount) for kind, owner, amount in rows}
-
-
-def _pay_out(
-    session: Session,
-    run: SettlementRun,
-    rows: list[dict[str, Any]],
-    carried: dict[PayeeKey, int],
-    minimum_payout: int,
-    today: date,
-) -> list[tuple[Payout, str]]:
-    """Plan the payouts and book what is paid now (Dr payable, Cr cash); with payee names."""
-    totals = _by_payee(rows)
-    lines = [
-        PayeeLine(cast(Any, key.payee_type), key.payee_id, name, amount, "owner_income")
-        for key, (name, amount) in totals.items()
-    ]
-    payouts = plan_payouts(lines, carried, minimum_fen=minimum_payout)
-    names = {key: name for key, (name, _) in totals.items()}
-    missing = [p.key for p in payouts if p.key not in names]
-    names |= payee_names(session, missing)
-    paid = [(p, names.get(p.key, p.payee_id)) for p in payouts]
-    total = sum(p.paid_fen for p, _ in paid)
-    if total > 0:
-        entries: list[tuple[ledger.AccountRef, int]] = [
-            (ledger.payable(p.payee_type, uuid.UUID(p.payee_id), name), p.paid_fen)
-            for p, name in paid
-            if p.paid_fen > 0
-        ]
-        entries.append((ledger.fixed(ledger.CASH), -total))
-        ledger.post(
-            session,
-            kind=PAYOUT_KIND,
-            subject_type="settlement_run",
-            subject_id=run.id,
-            description=f"Payouts of settlement {run.number} / 结算付款",
-            effective_date=today,
-            entries=entries,
-        )
-    return paid
-
-
-def payee_names(session: Session, keys: Iterable[PayeeKey]) -> dict[PayeeKey, str]:
-    """Names of payees known only by their payable accounts (a balance carried from before)."""
-    from registry.accounts.models import Organisation
-    from registry.patents.models import IncomeBeneficiary, Inventor
-
-    models: dict[str, Any] = {
-        "organisation": Organisation,
-        "inventor": Inventor,
-        "beneficiary": IncomeBeneficiary,
-    }
-    names: dict[PayeeKey, str] = {}
-    for key in keys:
-        model = models.get(key.payee_type)
-        row = session.get(model, uuid.UUID(key.payee_id)) if model is not None else None
-        if row is not None:
-            names[key] = row.name
-    return names
-
-
 def _payload(
     run: SettlementRun, payouts: list[tuple[Payout, str]], held: list[Held], *, payments: int
 ) -> dict[str, Any]:
@@ -489,7 +391,3 @@ def _payload(
         ],
         "held": [{"payment_id": h.payment_id, "reason": h.reason} for h in held],
     }
-
-
-def settlement_transactions(session: Session, run_id: uuid.UUID) -> Sequence[JournalTransaction]:
-    return ledger.transactions_for(session, "settlement_run", run_id)

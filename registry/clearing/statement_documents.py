@@ -28,14 +28,28 @@ KINDS: Final = {
     "minimum_true_up": ("年度最低许可费补足", "annual minimum true-up"),
     "interest": ("逾期利息", "late-payment interest"),
 }
+STATUS_WORDS: Final = {
+    "open": "待付款",
+    "partially_paid": "部分付款",
+    "paid": "已付清",
+    "overdue": "已逾期",
+    "void": "已作废",
+}
+#: The breakdown lines a document shows, in this order (others stay in the JSON only).
 BREAKDOWN_WORDS: Final = {
+    "rate": "费率（%）/ rate (%)",
+    "unit_amount": "单价 / amount per unit",
     "gross": "按费率计算 / at the rate",
     "discount": "中小企业优惠 / SME discount",
     "cap_reduction": "年度上限扣减 / annual cap reduction",
+    "minimum": "年度最低许可费 / annual minimum",
+    "charged_in_year": "本年度已计提成费 / royalties charged in the year",
     "due": "本期应付 / due for the period",
-    "interest": "利息 / interest",
+    "statement_number": "逾期账单 / statement paid late",
     "amount_late": "逾期金额 / amount paid late",
     "days_late": "逾期天数 / days late",
+    "late_interest_rate": "年利率（%）/ annual interest rate (%)",
+    "interest": "利息 / interest",
 }
 
 
@@ -49,9 +63,28 @@ def _dates(day: date) -> dict[str, str]:
 
 
 def document_data(session: Session, statement: Statement) -> dict[str, Any]:
+    """What the CSV and the PDF of ``statement`` show, as of today."""
     licence = session.get_one(Licence, statement.licence_id)
     licensee = session.get_one(Organisation, statement.licensee_organisation_id)
     patent = session.get_one(Patent, licence.patent_id)
+    return document_values(
+        statement,
+        licence={"reference": licence.reference},
+        licensee={"name": licensee.name, "uscc": licensee.uscc or ""},
+        patent={"title": patent.title, "application_number": patent.application_number},
+        today=clock.today(),
+    )
+
+
+def document_values(
+    statement: Statement,
+    *,
+    licence: dict[str, str],
+    licensee: dict[str, str],
+    patent: dict[str, str],
+    today: date,
+) -> dict[str, Any]:
+    """:func:`document_data` from what was read (pure: no database)."""
     zh, en = KINDS[statement.kind.value]
     period = (
         f"{statement.period_start.isoformat()} – {statement.period_end.isoformat()}"
@@ -59,10 +92,12 @@ def document_data(session: Session, statement: Statement) -> dict[str, Any]:
         else None
     )
     lines = [
-        {"label": BREAKDOWN_WORDS.get(key, key), "value": str(value)}
-        for key, value in statement.breakdown.items()
-        if key in BREAKDOWN_WORDS and value not in (None, "0.00")
+        {"label": label, "value": str(statement.breakdown[key])}
+        for key, label in BREAKDOWN_WORDS.items()
+        if statement.breakdown.get(key) not in (None, "", "0.00", "None")
     ]
+    status = statement_view(statement, today)
+    outstanding = max(statement.amount_due - statement.amount_paid, 0)
     return {
         "statement": {
             "number": statement.number,
@@ -75,17 +110,22 @@ def document_data(session: Session, statement: Statement) -> dict[str, Any]:
             "due_date": statement.due_date.isoformat(),
             "amount_due": _money(statement.amount_due),
             "amount_paid": _money(statement.amount_paid),
-            "outstanding": _money(max(statement.amount_due - statement.amount_paid, 0)),
-            "status": statement_view(statement, clock.today()),
+            "outstanding": _money(0 if status == "void" else outstanding),
+            "status": status,
+            "status_zh": STATUS_WORDS[status],
+            "status_en": status.replace("_", " "),
+            "as_of": _dates(today),
+            "void_reason": statement.void_reason or "",
         },
-        "licence": {"reference": licence.reference},
-        "licensee": {"name": licensee.name, "uscc": licensee.uscc or ""},
-        "patent": {"title": patent.title, "application_number": patent.application_number},
+        "licence": licence,
+        "licensee": licensee,
+        "patent": patent,
         "lines": lines,
     }
 
 
 def statement_csv(data: dict[str, Any]) -> bytes:
+    """One row per field (English name, Chinese name, value), then the breakdown lines."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(["field", "字段", "value"])
@@ -111,6 +151,7 @@ def statement_csv(data: dict[str, Any]) -> bytes:
 
 
 def statement_pdf(statement: Statement, data: dict[str, Any]) -> bytes:
+    """The bilingual PDF; its metadata dates are the day it was issued (not the clock)."""
     info = TemplateInfo.load("royalty_statement", "1.0")
     issued = statement.created_dt.astimezone(BEIJING).date()
     return render_pdf(info, data, document_dt=datetime.combine(issued, time(), BEIJING))

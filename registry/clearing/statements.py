@@ -6,7 +6,14 @@ for each licence year's minimum true-up (``clearing true-ups``) and for late int
 (registry.clearing.payments). Issuing posts the ledger flow "statement issued" (Dr
 receivable(L), Cr royalties:billed), records ``statement.issued`` and applies any credit the
 licensee holds (registry.clearing.credits). A statement replaced by a corrected report is made
-void: its issue is reversed in the ledger and what was paid on it becomes the licensee's credit.
+void: its issue is reversed in the ledger and what was paid on it becomes the licensee's credit
+(ledger: Dr receivable(L) p, Cr credit(L) p; Dr royalties:received p, Cr royalties:billed p —
+the money is no longer a royalty received but the licensee's, until it is applied to the
+corrected statement by registry.clearing.credits, which books it as received again).
+
+Users see a status derived from the stored one (:func:`statement_view`): ``open`` (nothing paid,
+not yet due), ``partially_paid``, ``paid``, ``overdue`` (open or partly paid after its due date)
+and ``void``. ``GET /statements?status=`` filters by these.
 """
 
 from __future__ import annotations
@@ -15,16 +22,18 @@ import uuid
 from datetime import date
 from typing import Any, Final
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from registry.accounts.models import Organisation
 from registry.audit.services import record
 from registry.clearing import credits, ledger
-from registry.clearing.models import Statement, StatementKind, StatementStatus
-from registry.clearing.schedule import ItemKind, build_schedule
+from registry.clearing.models import RoyaltyReport, Statement, StatementKind, StatementStatus
+from registry.clearing.schedule import ItemKind, Schedule, build_schedule
 from registry.core import clock
 from registry.core.actor import Actor, Role
+from registry.core.clock import BEIJING
 from registry.core.errors import NotFound
 from registry.core.money import format_money, from_fen
 from registry.core.sequences import next_number
@@ -37,6 +46,7 @@ UPFRONT: Final = {
     ItemKind.LUMP_SUM: StatementKind.LUMP_SUM,
     ItemKind.INSTALMENT: StatementKind.INSTALMENT,
 }
+VIEW_STATUSES: Final = ("open", "partially_paid", "paid", "overdue", "void")
 
 
 def _money(fen: int) -> str:
@@ -53,7 +63,7 @@ def issue_statement(
     period_start: date | None = None,
     period_end: date | None = None,
     instalment_number: int | None = None,
-    report: Any = None,
+    report: RoyaltyReport | None = None,
     breakdown: dict[str, Any] | None = None,
     actor: Actor | None,
 ) -> Statement:
@@ -120,7 +130,11 @@ def void_statement(session: Session, statement: Statement, *, reason: str, actor
     what was paid on it becomes the licensee's credit. Returns that amount in fen."""
     today = clock.today()
     licensee = session.get_one(Organisation, statement.licensee_organisation_id)
-    issued = ledger.transactions_for(session, "statement", statement.id)[0]
+    issued = next(
+        t
+        for t in ledger.transactions_for(session, "statement", statement.id)
+        if t.kind == "statement"
+    )
     ledger.reverse(
         session, issued, description=f"{statement.number} void / 作废", effective_date=today
     )
@@ -167,16 +181,24 @@ def statement_view(statement: Statement, today: date) -> str:
     return "partially_paid" if statement.amount_paid else "open"
 
 
+def schedule_for(session: Session, licence: Licence) -> Schedule:
+    """The licence's schedule from its terms snapshot, the licensee's SME status and its term —
+    cut at the day it was terminated (Beijing time): a licensee that stopped owes no periods or
+    annual minimum after that day, and the year it stopped is pro-rated like a last year."""
+    licensee = session.get_one(Organisation, licence.licensee_organisation_id)
+    end = licence.end_date
+    if licence.terminated_dt is not None:
+        stopped = licence.terminated_dt.astimezone(BEIJING).date()
+        end = max(min(end, stopped), licence.effective_date)
+    return build_schedule(
+        licence.terms, effective_date=licence.effective_date, end_date=end, is_sme=licensee.is_sme
+    )
+
+
 def on_licence_taken_up(licence: Licence, *, session: Session, actor: Actor) -> None:
     """Issue the fixed amounts of the new licence's schedule (entry fee, lump sum,
     instalments), each with its due date; running royalties follow reports."""
-    licensee = session.get_one(Organisation, licence.licensee_organisation_id)
-    schedule = build_schedule(
-        licence.terms,
-        effective_date=licence.effective_date,
-        end_date=licence.end_date,
-        is_sme=licensee.is_sme,
-    )
+    schedule = schedule_for(session, licence)
     for item in schedule.items:
         kind = UPFRONT.get(item.kind)
         if kind is None or not item.amount:
@@ -193,9 +215,12 @@ def on_licence_taken_up(licence: Licence, *, session: Session, actor: Actor) -> 
         )
 
 
-def visible_statements(actor: Actor, query: dict[str, Any]) -> Select[Statement]:
+def visible_statements(
+    actor: Actor, query: dict[str, Any], today: date | None = None
+) -> Select[Statement]:
     """Statements the actor may list: a licensee its enterprise's, a TTO those on its
-    organisation's patents, admins and auditors all; filtered by licence, kind and status."""
+    organisation's patents, admins and auditors all; filtered by licence, kind and the status
+    shown (one of :data:`VIEW_STATUSES`)."""
     statement = select(Statement).order_by(Statement.created_dt.desc(), Statement.id)
     if actor.role is Role.LICENSEE:
         statement = statement.where(Statement.licensee_organisation_id == actor.organisation_id)
@@ -214,8 +239,20 @@ def visible_statements(actor: Actor, query: dict[str, Any]) -> Select[Statement]
     if query.get("kind"):
         statement = statement.where(Statement.kind == query["kind"])
     if query.get("status"):
-        statement = statement.where(Statement.status == query["status"])
+        statement = statement.where(_shown_as(query["status"], today or clock.today()))
     return statement
+
+
+def _shown_as(view: str, today: date) -> ColumnElement[bool]:
+    """The SQL condition for statements :func:`statement_view` shows as ``view``."""
+    live = and_(Statement.status == StatementStatus.OPEN, Statement.due_date >= today)
+    return {
+        "void": Statement.status == StatementStatus.VOID,
+        "paid": Statement.status == StatementStatus.PAID,
+        "overdue": and_(Statement.status == StatementStatus.OPEN, Statement.due_date < today),
+        "partially_paid": and_(live, Statement.amount_paid > 0),
+        "open": and_(live, Statement.amount_paid == 0),
+    }[view]
 
 
 def get_statement(session: Session, *, actor: Actor, statement_id: uuid.UUID) -> Statement:

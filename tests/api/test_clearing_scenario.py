@@ -190,3 +190,50 @@ def test_report_pay_settle_and_trace(factory: Factory, session: Session, api: Ap
     assert trial["balanced"] is True
     assert trial["total_debits"] == trial["total_credits"]
     assert ledger.balance(session, ledger.RECEIVED) == 0  # everything received was settled
+
+
+def test_a_corrected_paid_report_is_settled_once(
+    factory: Factory, session: Session, api: Api
+) -> None:
+    """Pay 3,500.00, correct the report to 2,800.00 (the paid money becomes credit and pays
+    the new statement), then settle: payees get the 2,800.00 of royalties once — not the
+    6,300.00 of settling the void statement's payment too — and 700.00 stays the licensee's."""
+    admin = fast_admin(factory)
+    admin_api = api.as_(factory.token(admin))
+    university = factory.organisation("university", name="甲大学")
+    tto = factory.user(university, "tto")
+    royalty = {k: v for k, v in ROYALTY.items() if k not in ("entry_fee", "annual_minimum")}
+    offer = lf.published_offer(factory, tto, royalty={**royalty, "kind": "running"})
+    patent = session.get_one(Patent, offer.patent_id)
+    cf.set_inventors(factory, admin, patent, [("张三", university, "100")])
+    _, _, sme_token = lf.enterprise_licensee(factory, is_sme=False)
+    sme = api.as_(sme_token)
+    taken = sme.post(f"/offers/{offer.id}/take-up", json=lf.notice(), headers=key())
+    licence = session.get_one(Licence, uuid.UUID(taken.json["id"]))
+    licence.effective_date -= timedelta(days=200)
+    licence.end_date -= timedelta(days=200)
+    session.flush()
+    periods = sme.get(f"/licences/{licence.id}/schedule").json["periods"]
+    period = next(p for p in periods if p["status"] in ("due", "late"))
+    body = {"period_start": period["period_start"], "period_end": period["period_end"]}
+    first = sme.post(f"/licences/{licence.id}/reports", json={**body, "net_sales": "70000.00"})
+    assert first.json["royalty_due"] == "3500.00"
+    pay(sme, first.json["statement_id"], "3500.00", "网银")
+    corrected = sme.post(
+        f"/licences/{licence.id}/reports",
+        json={**body, "net_sales": "56000.00", "correction_reason": "退货"},
+    )
+    assert corrected.status_code == 201, corrected.json
+    assert corrected.json["royalty_due"] == "2800.00"
+
+    today = clock.today().isoformat()
+    run = admin_api.post(
+        "/settlements", json={"period_start": today, "period_end": today}, headers=key()
+    )
+    assert run.status_code == 201, run.json
+    assert run.json["total_received"] == "2800.00"
+    paid_out = sum(int(line["amount"].replace(".", "")) for line in run.json["lines"])
+    assert paid_out + int(run.json["total_fees"].replace(".", "")) == 280_000
+    assert ledger.balance(session, f"credit:{licence.licensee_organisation_id}") == -70_000
+    assert ledger.balance(session, ledger.RECEIVED) == 0
+    assert admin_api.get("/ledger/trial-balance").json["balanced"] is True

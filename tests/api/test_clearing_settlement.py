@@ -357,9 +357,9 @@ def test_minimum_payout_carries_small_balances_forward(
     second = cast.settle().get_json()
     # 张三: 67,200 carried + 33,600 new = 100,800 ≥ 100,000: paid. 李四 44,800 + 22,400 =
     # 67,200: still carried.
-    paid = {p["payee_name"]: p for p in second["payouts"]}
-    assert (fen(paid["张三"]["carried_in"]), fen(paid["张三"]["paid"])) == (67_200, 100_800)
-    assert (fen(paid["李四"]["paid"]), fen(paid["李四"]["carried_out"])) == (0, 67_200)
+    outcome = {p["payee_name"]: p for p in second["payouts"]}
+    assert (fen(outcome["张三"]["carried_in"]), fen(outcome["张三"]["paid"])) == (67_200, 100_800)
+    assert (fen(outcome["李四"]["paid"]), fen(outcome["李四"]["carried_out"])) == (0, 67_200)
     for p in second["payouts"]:
         assert fen(p["paid"]) + fen(p["carried_out"]) == fen(p["carried_in"]) + fen(p["new"])
     assert_balanced(cast)

@@ -1,9 +1,8 @@
 """Clearing-house state for settlement and ledger tests, made through the services.
 
 A licence on a patent whose owners, income beneficiaries, inventors and reward policies are set
-by the patents and accounts services; statements by registry.clearing.statements.issue_statement
-when that module is present (else inserted with the ledger's "statement issued" flow, exactly
-as registry.clearing.ledger documents it); payments by registry.clearing.payments.
+by the patents and accounts services; statements by registry.clearing.statements; payments by
+registry.clearing.payments.
 """
 
 from __future__ import annotations
@@ -29,11 +28,11 @@ from registry.clearing.models import (
     SettlementRun,
     Statement,
     StatementKind,
-    StatementStatus,
 )
+from registry.clearing.payments import record_payment
+from registry.clearing.statements import issue_statement
 from registry.core import clock
 from registry.core.idempotency import IdempotencyRecord
-from registry.core.sequences import next_number
 from registry.licences.models import Licence
 from registry.patents import services as patent_services
 from registry.patents.models import Patent
@@ -133,56 +132,16 @@ def reward_policy(
 def statement(
     factory: Factory, licence: Licence, amount: int, *, due_date: date | None = None
 ) -> Statement:
-    """A lump-sum statement of ``amount`` fen on ``licence``, due in a year unless given."""
-    session = factory.session
-    due = due_date or clock.today() + timedelta(days=365)
-    try:
-        from registry.clearing.statements import issue_statement
-    except ImportError:
-        issue_statement = None
-    if issue_statement is not None:
-        issued: Statement = issue_statement(
-            session,
-            licence=licence,
-            kind=StatementKind.LUMP_SUM,
-            amount=amount,
-            due_date=due,
-            actor=None,
-        )
-        return issued
-    today = clock.today()
-    stamp = clock.now()
-    organisation = session.get_one(Organisation, licence.licensee_organisation_id)
-    issued = Statement(
-        id=uuid.uuid4(),
-        number=f"ST-{today.year}-{next_number(session, 'statement', today.year):06d}",
-        licence_id=licence.id,
-        licensee_organisation_id=organisation.id,
+    """A lump-sum statement of ``amount`` fen on ``licence``, due in a year unless given,
+    issued by registry.clearing.statements (ledger flow "statement issued")."""
+    return issue_statement(
+        factory.session,
+        licence=licence,
         kind=StatementKind.LUMP_SUM,
-        amount_due=amount,
-        amount_paid=0,
-        due_date=due,
-        status=StatementStatus.OPEN,
-        breakdown={},
-        reminders_sent=0,
-        created_dt=stamp,
-        updated_dt=stamp,
+        amount=amount,
+        due_date=due_date or clock.today() + timedelta(days=365),
+        actor=None,
     )
-    session.add(issued)
-    session.flush()
-    ledger.post(
-        session,
-        kind="statement",
-        subject_type="statement",
-        subject_id=issued.id,
-        description=f"Statement {issued.number}",
-        effective_date=today,
-        entries=[
-            (ledger.receivable(organisation.id, organisation.name), amount),
-            (ledger.fixed(ledger.BILLED), -amount),
-        ],
-    )
-    return issued
 
 
 def pay(
@@ -195,8 +154,6 @@ def pay(
     reference: str | None = None,
 ) -> Payment:
     """A payment recorded by the clearing house (registry.clearing.payments)."""
-    from registry.clearing.payments import record_payment
-
     return record_payment(
         factory.session,
         actor=factory.actor(admin),
