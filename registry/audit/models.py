@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import BigInteger, CheckConstraint, Index, String, Text, event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry.core.db import Base
+from registry.core.db import Base, created_dt, uuid_pk
 
 HASH_HEX = 64
 
@@ -64,8 +64,33 @@ class AuditHead(Base):
         return f"<AuditHead size={self.size}>"
 
 
+class AuditCheckpoint(Base):
+    """A signed tree head of the log, as issued: the checkpoint note outsiders keep.
+
+    ``tree_size`` counts the events it covers (seq 1 … tree_size); the checkpoint's own audit
+    event comes right after them, so it is covered by the next checkpoint. Append-only, like
+    the events: a kept checkpoint that no longer matches this table is evidence, not an error.
+    """
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (CheckConstraint("tree_size >= 0", name="tree_size_not_negative"),)
+
+    id: Mapped[uuid_pk]
+    tree_size: Mapped[int] = mapped_column(
+        BigInteger, unique=True, comment="events covered: seq 1 … tree_size"
+    )
+    root_hash: Mapped[str] = mapped_column(String(HASH_HEX), comment="RFC 6962 root, hex")
+    note: Mapped[str] = mapped_column(Text, comment="the signed checkpoint note (c2sp.org)")
+    created_dt: Mapped[created_dt]
+
+    def __repr__(self) -> str:
+        return f"<AuditCheckpoint size={self.tree_size} root={self.root_hash[:12]}>"
+
+
 @event.listens_for(Session, "before_flush")
 def _refuse_rewrites(session: Session, _context: Any, _instances: Any) -> None:
     for obj in (*session.dirty, *session.deleted):
-        if isinstance(obj, AuditEvent) and (obj in session.deleted or session.is_modified(obj)):
-            raise RuntimeError("audit events are append-only")
+        guarded = isinstance(obj, AuditEvent | AuditCheckpoint)
+        if guarded and (obj in session.deleted or session.is_modified(obj)):
+            what = obj.__tablename__.replace("_", " ")  # "audit events", "audit checkpoints"
+            raise RuntimeError(f"{what} are append-only")

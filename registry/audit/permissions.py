@@ -5,3 +5,5 @@ from __future__ import annotations
 from registry.core.actor import Role
 
 AUDIT_READERS = (Role.ADMIN, Role.AUDITOR)
+# Signing a checkpoint commits the operator to the log: the clearing house alone does it.
+CHECKPOINT_ISSUERS = (Role.ADMIN,)

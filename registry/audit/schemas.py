@@ -39,3 +39,65 @@ class VerdictSchema(ma.Schema):
     chain_hash = ma.fields.String()
     first_bad_seq = ma.fields.Integer(allow_none=True)
     problem = ma.fields.String(allow_none=True)
+
+
+# The Merkle tree and its checkpoints (RFC 6962; c2sp.org/tlog-checkpoint). Hashes are lowercase
+# hex; leaf indices count from 0 (leaf i is the event with seq i + 1).
+
+_SIZE = ma.validate.Range(min=0)
+
+
+class TreeHeadQuerySchema(QuerySchema):
+    size = ma.fields.Integer(validate=_SIZE, metadata={"description": "default: the whole log"})
+
+
+class InclusionQuerySchema(QuerySchema):
+    leaf = ma.fields.String(
+        required=True,
+        metadata={"description": "leaf index (0 for the first event) or a leaf hash in hex"},
+    )
+    size = ma.fields.Integer(validate=_SIZE, metadata={"description": "default: the whole log"})
+
+
+class ConsistencyQuerySchema(QuerySchema):
+    first = ma.fields.Integer(required=True, validate=_SIZE)
+    second = ma.fields.Integer(validate=_SIZE, metadata={"description": "default: the whole log"})
+
+
+class TreeHeadSchema(ma.Schema):
+    tree_size = ma.fields.Integer()
+    root_hash = ma.fields.String()
+
+
+class InclusionProofSchema(ma.Schema):
+    leaf_index = ma.fields.Integer()
+    tree_size = ma.fields.Integer()
+    leaf_hash = ma.fields.String()
+    proof = ma.fields.List(ma.fields.String())
+    root_hash = ma.fields.String()
+
+
+class ConsistencyProofSchema(ma.Schema):
+    first = ma.fields.Integer()
+    second = ma.fields.Integer()
+    proof = ma.fields.List(ma.fields.String())
+    first_root = ma.fields.String()
+    second_root = ma.fields.String()
+
+
+class CheckpointSchema(ma.Schema):
+    origin = ma.fields.String()
+    size = ma.fields.Integer()
+    root_hash = ma.fields.String()
+    signature = ma.fields.String(metadata={"description": "base64(key hash ‖ Ed25519 signature)"})
+    note = ma.fields.String(metadata={"description": "the signed note, as text/plain serves it"})
+    created_dt = ma.fields.AwareDateTime()
+
+
+class CheckpointKeySchema(ma.Schema):
+    name = ma.fields.String(metadata={"description": "key name: the log's origin"})
+    algorithm = ma.fields.String()
+    key_hash = ma.fields.String(metadata={"description": "4 bytes, hex (c2sp.org/signed-note)"})
+    public_key = ma.fields.String(metadata={"description": "32 raw bytes, base64"})
+    vkey = ma.fields.String(metadata={"description": "verifier key: name+key hash+key"})
+    pem = ma.fields.String(metadata={"description": "SubjectPublicKeyInfo PEM"})

@@ -32,6 +32,7 @@ from flask import Flask
 from sqlalchemy.engine import Connection
 
 from registry.accounts.models import Organisation, OrganisationKind
+from registry.audit import checkpoints
 from registry.audit.services import count_events
 from registry.contracts.issuing import office
 from registry.core.clock import today
@@ -185,6 +186,14 @@ MATRIX: dict[tuple[str, str], dict[str, Pair]] = {
     ("GET", "/api/v1/licensees/<uuid:organisation_id>/account"): row(
         401, (NA, 200), 403, (200, 404), (NA, 200)
     ),
+    # The Merkle log (issue 6): proofs for admins and auditors; checkpoints public once issued.
+    ("GET", "/api/v1/audit/tree-head"): row(401, 200, 403, 403, 200),
+    ("GET", "/api/v1/audit/proof/inclusion"): row(401, 200, 403, 403, 200),
+    ("GET", "/api/v1/audit/proof/consistency"): row(401, 200, 403, 403, 200),
+    ("POST", "/api/v1/audit/checkpoints"): row(401, 201, 403, 403, 403),
+    ("GET", "/api/v1/audit/checkpoints"): public(200),
+    ("GET", "/api/v1/audit/checkpoints/latest"): public(200),
+    ("GET", "/api/v1/audit/checkpoint-key"): public(200),
 }
 
 
@@ -260,6 +269,13 @@ SCOPELESS = frozenset(
         ("GET", "/api/v1/settlements"),
         ("GET", "/api/v1/ledger/trial-balance"),
         ("GET", "/api/v1/ledger/accounts/<code>/entries"),
+        ("GET", "/api/v1/audit/tree-head"),
+        ("GET", "/api/v1/audit/proof/inclusion"),
+        ("GET", "/api/v1/audit/proof/consistency"),
+        ("POST", "/api/v1/audit/checkpoints"),
+        ("GET", "/api/v1/audit/checkpoints"),
+        ("GET", "/api/v1/audit/checkpoints/latest"),
+        ("GET", "/api/v1/audit/checkpoint-key"),
     }
 )
 
@@ -553,6 +569,19 @@ REQUESTS: dict[tuple[str, str], Callable[[Call], Request]] = {
         f"/api/v1/licensees/{ac.licensee_id(c)}/account",
         {},
     ),
+    ("GET", "/api/v1/audit/tree-head"): lambda c: ("/api/v1/audit/tree-head", {}),
+    ("GET", "/api/v1/audit/proof/inclusion"): lambda c: (
+        "/api/v1/audit/proof/inclusion",
+        {"query_string": {"leaf": 0}},
+    ),
+    ("GET", "/api/v1/audit/proof/consistency"): lambda c: (
+        "/api/v1/audit/proof/consistency",
+        {"query_string": {"first": 1}},
+    ),
+    ("POST", "/api/v1/audit/checkpoints"): lambda c: ("/api/v1/audit/checkpoints", {}),
+    ("GET", "/api/v1/audit/checkpoints"): lambda c: ("/api/v1/audit/checkpoints", {}),
+    ("GET", "/api/v1/audit/checkpoints/latest"): lambda c: _latest_checkpoint(c),
+    ("GET", "/api/v1/audit/checkpoint-key"): lambda c: ("/api/v1/audit/checkpoint-key", {}),
 }
 
 ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found"}
@@ -572,6 +601,13 @@ def _settle(call: Call) -> Request:
 def _cash_entries(call: Call) -> Request:
     ac.payment_id(call)  # money received: the cash account has entries
     return "/api/v1/ledger/accounts/cash/entries", {}
+
+
+def _latest_checkpoint(call: Call) -> Request:
+    checkpoints.issue(
+        call.factory.session, actor=None, signer_=checkpoints.signer(call.factory.app)
+    )
+    return "/api/v1/audit/checkpoints/latest", {}
 
 
 def _payee_runs(call: Call) -> Request:
