@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import contract_render, import_rate, takeup_rate
+from bench import contract_render, import_rate, settlement_rate, takeup_rate
 
 QUICK = (
     (import_rate.main, ["--rows", "2000", "--database", "sqlite", "--no-write"]),
@@ -18,11 +18,13 @@ QUICK = (
         ["--takeups", "200", "--inline-takeups", "8", "--database", "sqlite", "--no-write"],
     ),
     (contract_render.main, ["--contracts", "3", "--cold-runs", "1", "--no-write"]),
+    (settlement_rate.main, ["--payments", "5000", "--database", "sqlite", "--no-write"]),
 )
 FULL = (
     (import_rate.main, ["--rows", "10000", "--database", "both"]),
     (takeup_rate.main, ["--database", "both"]),
     (contract_render.main, ["--contracts", "20", "--cold-runs", "5"]),
+    (settlement_rate.main, ["--payments", "10000", "100000", "--database", "both"]),
 )
 
 
