@@ -3,11 +3,10 @@ of account (thin: schema → service → schema)."""
 
 from __future__ import annotations
 
-import io
 import uuid
 from typing import Any
 
-from flask import Response, current_app, send_file
+from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest.pagination import PaginationParameters
 
@@ -16,7 +15,7 @@ from registry.clearing import schemas_settlements as schemas
 from registry.config import Settings
 from registry.core.actor import require_actor
 from registry.core.api import make_blueprint, paginate
-from registry.core.http import get_session
+from registry.core.http import download, get_session
 from registry.core.idempotency import HEADER_DOC, idempotent
 
 blp = make_blueprint(
@@ -129,14 +128,6 @@ class PayeeStatement(MethodView):
         )
 
 
-def _download(data: bytes, mimetype: str, filename: str) -> Response:
-    response = send_file(
-        io.BytesIO(data), mimetype=mimetype, as_attachment=True, download_name=filename, max_age=0
-    )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
 @blp.route("/settlements/<uuid:run_id>/payees/<payee_type>/<uuid:payee_id>.csv")
 class PayeeStatementCsv(MethodView):
     @blp.doc(responses=CSV_DOC)
@@ -151,7 +142,7 @@ class PayeeStatementCsv(MethodView):
         )
         text = payee_statements.statement_csv(found)
         name = f"{found['run_number']}-{payee_type}-{payee_id}.csv"
-        return _download(text.encode("utf-8"), "text/csv", name)
+        return download(text.encode("utf-8"), mimetype="text/csv", filename=name)
 
 
 @blp.route("/settlements/<uuid:run_id>/payees/<payee_type>/<uuid:payee_id>.pdf")
@@ -168,7 +159,7 @@ class PayeeStatementPdf(MethodView):
         )
         data = payee_statements.statement_pdf(found)
         name = f"{found['run_number']}-{payee_type}-{payee_id}.pdf"
-        return _download(data, "application/pdf", name)
+        return download(data, mimetype="application/pdf", filename=name)
 
 
 @blp.route("/ledger/trial-balance")

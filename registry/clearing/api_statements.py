@@ -22,7 +22,7 @@ from registry.clearing.schemas_statements import (
 )
 from registry.core.actor import require_actor
 from registry.core.api import make_blueprint, paginate
-from registry.core.http import get_session
+from registry.core.http import download, get_session
 from registry.core.idempotency import HEADER_DOC, idempotent
 
 blp = make_blueprint(
@@ -95,9 +95,11 @@ class StatementCsv(MethodView):
         session = get_session()
         found = statements.get_statement(session, actor=require_actor(), statement_id=statement_id)
         data = statement_documents.document_data(session, found)
-        response = Response(statement_documents.statement_csv(data), mimetype="text/csv")
-        response.headers["Content-Disposition"] = f"attachment; filename={found.number}.csv"
-        return response
+        return download(
+            statement_documents.statement_csv(data),
+            mimetype="text/csv",
+            filename=f"{found.number}.csv",
+        )
 
 
 @blp.route("/statements/<uuid:statement_id>.pdf")
@@ -107,9 +109,8 @@ class StatementPdf(MethodView):
         session = get_session()
         found = statements.get_statement(session, actor=require_actor(), statement_id=statement_id)
         data = statement_documents.document_data(session, found)
-        response = Response(
-            statement_documents.statement_pdf(found, data), mimetype="application/pdf"
+        return download(
+            statement_documents.statement_pdf(found, data),
+            mimetype="application/pdf",
+            filename=f"{found.number}.pdf",
         )
-        response.headers["Content-Disposition"] = f"attachment; filename={found.number}.pdf"
-        response.headers["Cache-Control"] = "private, no-store"
-        return response

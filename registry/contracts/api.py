@@ -3,12 +3,11 @@ the recordation pack (thin: request → service → response)."""
 
 from __future__ import annotations
 
-import io
 import uuid
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, current_app, request, send_file
+from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest.fields import Upload
 from werkzeug.datastructures import FileStorage
@@ -19,7 +18,7 @@ from registry.contracts.signing import ca_certificate_pem
 from registry.core.actor import current_actor, require_actor
 from registry.core.api import make_blueprint, public
 from registry.core.errors import FieldError, RegistryError, ValidationFailed
-from registry.core.http import get_session, reads, writes
+from registry.core.http import download, get_session, reads, writes
 
 blp = make_blueprint("contracts", __name__, "Signed licence contracts: download and verify")
 
@@ -67,18 +66,6 @@ class FileTooLarge(RegistryError):
     code = "payload_too_large"
 
 
-def pdf_response(data: bytes, filename: str, *, inline: bool = False) -> Response:
-    response = send_file(
-        io.BytesIO(data),
-        mimetype="application/pdf",
-        as_attachment=not inline,
-        download_name=filename,  # server-made, RFC 6266-encoded by werkzeug
-        max_age=0,
-    )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
 @blp.route("/licences/<uuid:licence_id>/contract.pdf")
 class ContractDownload(MethodView):
     @writes
@@ -89,7 +76,7 @@ class ContractDownload(MethodView):
         404 outside your view and while the contract is pending; every download is recorded
         in the audit log."""
         found = services.download(get_session(), actor=require_actor(), licence_id=licence_id)
-        return pdf_response(found.data, found.filename)
+        return download(found.data, mimetype="application/pdf", filename=found.filename)
 
 
 @blp.route("/contracts/verify")
@@ -148,7 +135,9 @@ class OfferSpecimen(MethodView):
         terms and wording, placeholder licensee details, watermarked 样本 / SPECIMEN, unsigned.
         Public for a published offer; a draft's for its owners' TTOs, admins and auditors."""
         found = documents.specimen(get_session(), actor=current_actor(), offer_id=offer_id)
-        return pdf_response(found.data, found.filename, inline=True)
+        return download(
+            found.data, mimetype="application/pdf", filename=found.filename, inline=True
+        )
 
 
 @blp.route("/licences/<uuid:licence_id>/recordation-pack")
@@ -167,12 +156,4 @@ class RecordationPack(MethodView):
         """What a party files with CNIPA within three months of the licence taking effect
         (IR Art. 87). Seen by whoever may download the contract; an audit event."""
         found = documents.pack(get_session(), actor=require_actor(), licence_id=licence_id)
-        response = send_file(
-            io.BytesIO(found.data),
-            mimetype="application/zip",
-            as_attachment=True,
-            download_name=found.filename,
-            max_age=0,
-        )
-        response.headers["Cache-Control"] = "private, no-store"
-        return response
+        return download(found.data, mimetype="application/zip", filename=found.filename)

@@ -10,12 +10,13 @@ Every 4xx and 5xx — raised by a service, by marshmallow, by flask-smorest or b
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request, send_file
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import (
@@ -180,6 +181,20 @@ def _refuse_unstorable_text() -> None:
         raise ValidationFailed(
             "invalid input", [FieldError.of(field, message) for field in dict.fromkeys(fields)]
         )
+
+
+def download(data: bytes, *, mimetype: str, filename: str, inline: bool = False) -> Response:
+    """A generated file as the answer: a server-made name (RFC 6266-encoded by werkzeug, never
+    a user-supplied path), and never cached, since every such file is someone's own record."""
+    response = send_file(
+        io.BytesIO(data),
+        mimetype=mimetype,
+        as_attachment=not inline,
+        download_name=filename,
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def get_db() -> Database:
