@@ -10,7 +10,7 @@ from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest.pagination import PaginationParameters
 
-from registry.accounts import schemas, services
+from registry.accounts import audit_scope, schemas, services
 from registry.accounts.models import ApiToken, Organisation, User
 from registry.core.actor import require_actor
 from registry.core.api import make_blueprint, paginate, public
@@ -103,4 +103,20 @@ class RewardPolicy(MethodView):
     def put(self, data: dict[str, Any], organisation_id: uuid.UUID) -> dict[str, Any]:
         return services.set_reward_policy(
             get_session(), actor=require_actor(), organisation_id=organisation_id, data=data
+        )
+
+
+@blp.route("/users/<uuid:user_id>/audit-scope")
+class AuditScope(MethodView):
+    @blp.response(200, schemas.AuditScopeSchema)
+    def get(self, user_id: uuid.UUID) -> dict[str, Any]:
+        """The organisations an auditor reads (admins; the auditor itself)."""
+        return audit_scope.get_audit_scope(get_session(), actor=require_actor(), user_id=user_id)
+
+    @blp.arguments(schemas.AuditScopeSchema)
+    @blp.response(200, schemas.AuditScopeSchema)
+    def put(self, data: dict[str, Any], user_id: uuid.UUID) -> dict[str, Any]:
+        """Grant an auditor organisations, or all of them (admins)."""
+        return audit_scope.set_audit_scope(
+            get_session(), actor=require_actor(), user_id=user_id, data=data
         )

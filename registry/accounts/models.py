@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, String
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.core.actor import Role
@@ -73,10 +73,19 @@ class User(Base):
     role: Mapped[Role] = mapped_column(str_enum(Role, "role"))
     password_hash: Mapped[str] = mapped_column(String(200), comment="argon2id")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    audits_all_organisations: Mapped[bool] = mapped_column(
+        Boolean,
+        default=False,
+        server_default=false(),
+        comment="auditors: every organisation is in scope (admin grant)",
+    )
     created_dt: Mapped[created_dt]
 
     organisation: Mapped[Organisation] = relationship(back_populates="users")
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+    audit_grants: Mapped[list[AuditorGrant]] = relationship(
+        foreign_keys="AuditorGrant.user_id", cascade="all, delete-orphan"
+    )
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role}>"
@@ -99,6 +108,27 @@ class ApiToken(Base):
 
     def __repr__(self) -> str:
         return f"<ApiToken {self.prefix}… user={self.user_id}>"
+
+
+class AuditorGrant(Base):
+    """An organisation whose records an auditor may read, granted by an admin.
+
+    An auditor always reads its own organisation's records (a university's audit office); an
+    audit body or a funder reads only what it was granted. Grants and their removal are audit
+    events (``user.audit_scope_changed``).
+    """
+
+    __tablename__ = "auditor_grants"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id"), primary_key=True, index=True
+    )
+    granted_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    granted_dt: Mapped[datetime]
+
+    def __repr__(self) -> str:
+        return f"<AuditorGrant user={self.user_id} organisation={self.organisation_id}>"
 
 
 class RewardPolicy(Base):

@@ -22,11 +22,15 @@ GRANTABLE_BY_TTO = frozenset({Role.TTO, Role.LICENSEE})
 
 
 def sees_all_organisations(actor: Actor) -> bool:
-    return actor.role in (Role.ADMIN, Role.AUDITOR)
+    return actor.reads_all
 
 
 def can_view_organisation(actor: Actor, organisation_id: uuid.UUID) -> bool:
-    return sees_all_organisations(actor) or actor.organisation_id == organisation_id
+    return (
+        actor.reads_all
+        or actor.organisation_id == organisation_id
+        or actor.audits([organisation_id])
+    )
 
 
 def can_add_user(actor: Actor, organisation_id: uuid.UUID, role: Role) -> bool:

@@ -69,3 +69,19 @@ class RewardPolicySchema(Schema):
     )
     remainder_split = ma.fields.List(ma.fields.Nested(RemainderPartSchema), load_default=list)
     is_default = ma.fields.Boolean(dump_only=True)
+
+
+class AuditScopeSchema(Schema):
+    user_id = ma.fields.UUID(dump_only=True)
+    all_organisations = ma.fields.Boolean(
+        required=True, metadata={"description": "every organisation is in scope"}
+    )
+    own_organisation_id = ma.fields.UUID(
+        dump_only=True, metadata={"description": "always in scope"}
+    )
+    organisation_ids = ma.fields.List(
+        ma.fields.UUID(),
+        load_default=list,
+        validate=ma.validate.Length(max=1000),
+        metadata={"description": "organisations granted besides the auditor's own"},
+    )

@@ -33,7 +33,7 @@ from registry.accounts.passwords import (
     verify_password,
 )
 from registry.audit.services import record
-from registry.core.actor import Actor, Role
+from registry.core.actor import ALL_ORGANISATIONS, Actor, Role
 from registry.core.errors import (
     Duplicate,
     FieldError,
@@ -58,7 +58,17 @@ def now() -> datetime:
 
 
 def actor_of(user: User) -> Actor:
-    return Actor(user.id, user.organisation_id, user.role, user.email)
+    return Actor(user.id, user.organisation_id, user.role, user.email, audit_scope_of(user))
+
+
+def audit_scope_of(user: User) -> frozenset[uuid.UUID] | None:
+    """The organisations an auditor reads: every one when granted all, else its own plus its
+    grants. Other roles get an empty scope (it is consulted for auditors only)."""
+    if user.role is not Role.AUDITOR:
+        return frozenset()
+    if user.audits_all_organisations:
+        return ALL_ORGANISATIONS
+    return frozenset({user.organisation_id, *(g.organisation_id for g in user.audit_grants)})
 
 
 def hash_token(token: str) -> str:
@@ -142,9 +152,11 @@ def _flush_unique(session: Session, field: str) -> None:
 
 def visible_organisations(actor: Actor) -> Select[Organisation]:
     statement = select(Organisation).order_by(Organisation.created_dt, Organisation.id)
-    if not permissions.sees_all_organisations(actor):
-        statement = statement.where(Organisation.id == actor.organisation_id)
-    return statement
+    if permissions.sees_all_organisations(actor):
+        return statement
+    if actor.role is Role.AUDITOR and actor.audit_scope:
+        return statement.where(Organisation.id.in_(actor.audit_scope))
+    return statement.where(Organisation.id == actor.organisation_id)
 
 
 def get_organisation(session: Session, *, actor: Actor, organisation_id: uuid.UUID) -> Organisation:

@@ -28,9 +28,13 @@ class AuditEvents(MethodView):
     @blp.response(200, schemas.AuditEventSchema(many=True))
     @blp.paginate()
     def get(self, query: dict[str, Any], pagination_parameters: PaginationParameters) -> Any:
-        """Events in sequence order, filtered by subject or action."""
-        require_actor(*AUDIT_READERS)
+        """Events in sequence order, filtered by subject or action. An auditor whose scope is
+        narrower than every organisation sees the events its organisations' users made."""
+        actor = require_actor(*AUDIT_READERS)
         statement = select(AuditEvent).order_by(AuditEvent.seq)
+        if not actor.reads_all:
+            scope = list(actor.audit_scope or ())
+            statement = statement.where(AuditEvent.actor_organisation_id.in_(scope))
         for name in ("subject_type", "subject_id", "action"):
             if name in query:
                 statement = statement.where(getattr(AuditEvent, name) == query[name])

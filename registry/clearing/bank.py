@@ -225,9 +225,10 @@ def match_line(
 
 
 def bank_lines_query(actor: Actor, query: dict[str, Any]) -> Any:
-    """Bank lines, newest value date first, optionally by status (admins and auditors)."""
-    if actor.role not in payments.READ_ALL:
-        raise Forbidden("only the clearing house and auditors see bank lines")
+    """Bank lines, newest value date first, optionally by status (admins and auditors of
+    every organisation: unmatched lines belong to no licence, so no narrower scope applies)."""
+    if not actor.reads_all:
+        raise Forbidden("only the clearing house and all-organisation auditors see bank lines")
     statement = select(BankLine).order_by(BankLine.value_date.desc(), BankLine.created_dt.desc())
     if query.get("status") is not None:
         statement = statement.where(BankLine.status == query["status"])

@@ -40,8 +40,11 @@ def require_ledger_reader(actor: Actor) -> None:
 
 
 def trial_balance(session: Session, *, actor: Actor) -> dict[str, Any]:
-    """Every account's debits, credits and balance; ``balanced`` when debits equal credits."""
+    """Every account's debits, credits and balance; ``balanced`` when debits equal credits.
+    The whole ledger spans every organisation: admins and all-organisation auditors only."""
     require_ledger_reader(actor)
+    if not actor.reads_all:
+        raise Forbidden("the trial balance is for auditors of every organisation")
     return ledger.trial_balance(session)
 
 
@@ -51,7 +54,13 @@ def account_entries(
     """The account named ``code`` (404 if never used) and its entries, oldest first."""
     require_ledger_reader(actor)
     account = session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
-    if account is None:
+    # An auditor with a narrower scope reads the accounts of its organisations only.
+    in_scope = actor.reads_all or (
+        account is not None
+        and account.owner_type == "organisation"
+        and actor.audits([account.owner_id])
+    )
+    if account is None or not in_scope:
         raise NotFound("ledger account")
     statement = (
         select(JournalEntry)
@@ -86,6 +95,8 @@ def licensee_account(session: Session, *, actor: Actor, organisation_id: UUID) -
     if actor.role is Role.TTO:
         raise Forbidden("a licensee's account is seen by the licensee, admins and auditors")
     if actor.role is Role.LICENSEE and actor.organisation_id != organisation_id:
+        raise NotFound("licensee account")
+    if actor.role is Role.AUDITOR and not actor.audits([organisation_id]):
         raise NotFound("licensee account")
     organisation = session.get(Organisation, organisation_id)
     if organisation is None:

@@ -24,13 +24,12 @@ from sqlalchemy.orm import Session, aliased
 from registry.accounts.models import Organisation
 from registry.clearing.models import PayeeType, Payment, SettlementLine, SettlementRun, Statement
 from registry.clearing.settlement_views import (
-    READ_ALL,
     ROLE_ORDER,
     require_settlement_reader,
     run_event,
     visible_lines,
 )
-from registry.core.actor import Actor
+from registry.core.actor import Actor, Role
 from registry.core.errors import NotFound
 from registry.core.money import format_money, from_fen
 from registry.licences.models import Licence
@@ -84,8 +83,12 @@ def payee_condition(
         SettlementLine.payee_id == payee_id,
         visible_lines(actor),
     )
-    own = payee_type == PayeeType.ORGANISATION and payee_id == actor.organisation_id
-    if actor.role in READ_ALL or own:
+    own = (
+        actor.role is Role.TTO
+        and payee_type == PayeeType.ORGANISATION
+        and payee_id == actor.organisation_id
+    )
+    if actor.reads_all or own:
         return condition
     if not session.scalar(select(exists().where(condition))):
         raise NotFound("payee")

@@ -65,10 +65,10 @@ from registry.core.actor import Actor, Role
 from registry.core.errors import FieldError, Forbidden, NotFound, RuleViolation, ValidationFailed
 from registry.core.money import format_money, from_fen
 from registry.licences.models import Licence
+from registry.licences.services import audited_licence_ids
 from registry.patents.models import PatentOwner
 
 RECORDERS = frozenset({Role.ADMIN, Role.LICENSEE})
-READ_ALL = frozenset({Role.ADMIN, Role.AUDITOR})
 
 
 class StatementVoid(RuleViolation):
@@ -88,8 +88,11 @@ def visible_statement(session: Session, actor: Actor, statement_id: uuid.UUID) -
 
 
 def _may_see(session: Session, actor: Actor, statement: Statement) -> bool:
-    if actor.role in READ_ALL:
+    if actor.reads_all:
         return True
+    if actor.role is Role.AUDITOR:
+        in_scope = audited_licence_ids(actor).where(Licence.id == statement.licence_id)
+        return session.scalar(in_scope) is not None
     if actor.role is Role.LICENSEE:
         return statement.licensee_organisation_id == actor.organisation_id
     if actor.role is Role.TTO:
@@ -261,13 +264,15 @@ def _bill_interest(
 
 def visible_payments(actor: Actor, query: dict[str, Any]) -> Select[Payment]:
     """Payments on statements the actor may see, newest first: a licensee its enterprise's, a
-    TTO those on licences of its organisation's patents, admins and auditors all."""
+    TTO those on licences of its organisation's patents, admins all, auditors those in scope."""
     statement = select(Payment).order_by(Payment.created_dt.desc(), Payment.id)
     if actor.role is Role.LICENSEE:
         statement = statement.where(Payment.payer_organisation_id == actor.organisation_id)
     elif actor.role is Role.TTO:
         statement = statement.where(_licensor_clause(actor, Payment.licence_id))
-    elif actor.role not in READ_ALL:
+    elif actor.role is Role.AUDITOR and not actor.audits_all:
+        statement = statement.where(Payment.licence_id.in_(audited_licence_ids(actor)))
+    elif not actor.reads_all:
         raise Forbidden("your role may not read payments")
     if query.get("statement_id") is not None:
         statement = statement.where(Payment.statement_id == query["statement_id"])

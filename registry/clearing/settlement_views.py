@@ -1,6 +1,7 @@
 """Who sees which settlement runs and lines, and a run as the API shows it (issue 5 §5–6).
 
-Admins (the clearing house) and auditors see every run and every line. TTO staff see the runs
+Admins (the clearing house) and all-organisation auditors see every run and every line; an
+auditor with a narrower scope sees what TTO staff of its organisations would. TTO staff see the runs
 that pay their organisation or its inventors, and in them only those lines: the organisation's
 own (as co-owner, institution or income beneficiary) and the rewards of the inventors paid from
 its pool (``owner_organisation_id``). The run's totals cover other organisations' income, so a
@@ -22,7 +23,7 @@ from registry.clearing.models import PayeeType, Payment, SettlementLine, Settlem
 from registry.core.actor import Actor, Role
 from registry.core.errors import Forbidden, NotFound
 
-READ_ALL = frozenset({Role.ADMIN, Role.AUDITOR})
+READERS = frozenset({Role.ADMIN, Role.AUDITOR, Role.TTO})
 ROLE_ORDER = {
     "fee": 0,
     "owner_income": 1,
@@ -34,21 +35,24 @@ ROLE_ORDER = {
 
 
 def require_settlement_reader(actor: Actor) -> None:
-    if actor.role not in READ_ALL and actor.role is not Role.TTO:
+    if actor.role not in READERS:
         raise Forbidden("settlements are seen by admins, auditors and the payees' TTO staff")
 
 
 def visible_lines(actor: Actor) -> ColumnElement[bool]:
     """The condition on SettlementLine for the lines ``actor`` may see."""
     require_settlement_reader(actor)
-    if actor.role in READ_ALL:
+    if actor.reads_all:
         return true()
-    org = actor.organisation_id
+    orgs = [actor.organisation_id] if actor.role is Role.TTO else list(actor.audit_scope or ())
     return or_(
-        and_(SettlementLine.payee_type == PayeeType.ORGANISATION, SettlementLine.payee_id == org),
+        and_(
+            SettlementLine.payee_type == PayeeType.ORGANISATION,
+            SettlementLine.payee_id.in_(orgs),
+        ),
         and_(
             SettlementLine.payee_type == PayeeType.INVENTOR,
-            SettlementLine.owner_organisation_id == org,
+            SettlementLine.owner_organisation_id.in_(orgs),
         ),
     )
 
@@ -57,7 +61,7 @@ def visible_runs(actor: Actor) -> Select[SettlementRun]:
     """Runs ``actor`` may see, newest first."""
     condition = visible_lines(actor)
     statement = select(SettlementRun)
-    if actor.role not in READ_ALL:
+    if not actor.reads_all:
         statement = statement.where(
             exists().where(SettlementLine.run_id == SettlementRun.id, condition)
         )
@@ -90,7 +94,7 @@ def run_event(session: Session, run_id: uuid.UUID) -> dict[str, Any]:
 
 def describe_run(session: Session, run: SettlementRun, *, actor: Actor | None) -> dict[str, Any]:
     """The run with the lines and payouts ``actor`` may see (``None``: the operator, all)."""
-    everything = actor is None or actor.role in READ_ALL
+    everything = actor is None or actor.reads_all
     condition = true() if actor is None else visible_lines(actor)
     lines = session.execute(
         select(SettlementLine, Payment.paid_date)

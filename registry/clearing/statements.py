@@ -38,7 +38,7 @@ from registry.core.errors import NotFound
 from registry.core.money import format_money, from_fen
 from registry.core.sequences import next_number
 from registry.licences.models import Licence
-from registry.licences.services import get_licence
+from registry.licences.services import audited_licence_ids, get_licence
 from registry.patents.models import PatentOwner
 
 UPFRONT: Final = {
@@ -219,8 +219,8 @@ def visible_statements(
     actor: Actor, query: dict[str, Any], today: date | None = None
 ) -> Select[Statement]:
     """Statements the actor may list: a licensee its enterprise's, a TTO those on its
-    organisation's patents, admins and auditors all; filtered by licence, kind and the status
-    shown (one of :data:`VIEW_STATUSES`)."""
+    organisation's patents, admins all, auditors those in scope; filtered by licence, kind
+    and the status shown (one of :data:`VIEW_STATUSES`)."""
     statement = select(Statement).order_by(Statement.created_dt.desc(), Statement.id)
     if actor.role is Role.LICENSEE:
         statement = statement.where(Statement.licensee_organisation_id == actor.organisation_id)
@@ -234,6 +234,8 @@ def visible_statements(
             )
         )
         statement = statement.where(Statement.licence_id.in_(owned))
+    elif actor.role is Role.AUDITOR and not actor.audits_all:
+        statement = statement.where(Statement.licence_id.in_(audited_licence_ids(actor)))
     if query.get("licence_id"):
         statement = statement.where(Statement.licence_id == query["licence_id"])
     if query.get("kind"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from flask import current_app, g
@@ -25,16 +25,43 @@ class Role(enum.StrEnum):
     AUDITOR = "auditor"
 
 
+# An auditor's scope: the organisations whose records they may read, or every organisation.
+ALL_ORGANISATIONS = None
+
+
 @dataclass(frozen=True)
 class Actor:
     user_id: uuid.UUID
     organisation_id: uuid.UUID
     role: Role
     email: str
+    # For auditors only: the organisations granted to them (their own always included), or
+    # ``ALL_ORGANISATIONS`` when an admin granted every one. Empty by default, so an actor built
+    # without its grants sees nothing rather than everything (fail closed, ASVS 16.5.3).
+    audit_scope: frozenset[uuid.UUID] | None = frozenset()
 
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+    @property
+    def audits_all(self) -> bool:
+        """An auditor whose scope is every organisation (granted by an admin)."""
+        return self.role is Role.AUDITOR and self.audit_scope is ALL_ORGANISATIONS
+
+    def audits(self, organisation_ids: Iterable[uuid.UUID | None]) -> bool:
+        """An auditor with at least one of ``organisation_ids`` in scope: a licence is in an
+        auditor's scope when its licensee or any owner of its patent is."""
+        if self.role is not Role.AUDITOR:
+            return False
+        if self.audit_scope is ALL_ORGANISATIONS:
+            return True
+        return any(org in self.audit_scope for org in organisation_ids if org is not None)
+
+    @property
+    def reads_all(self) -> bool:
+        """Admins and all-organisation auditors: they read every organisation's records."""
+        return self.is_admin or self.audits_all
 
 
 # The actor used by commands run from the shell by the operator (imports, bootstrap).

@@ -2,7 +2,8 @@
 
 A take-up is an enterprise's written notice (PL Art. 51(1)): only licensee users of an
 enterprise give it. A licence is seen by its licensee's users, by TTO staff of an organisation
-that currently owns the licensed patent, and by admins and auditors. Either party records the
+that currently owns the licensed patent, by admins, and by auditors whose scope holds the
+licensee or an owner. Either party records the
 CNIPA recordation (IR Art. 87); only the licensee terminates its licence.
 """
 
@@ -14,7 +15,6 @@ from collections.abc import Iterable
 from registry.core.actor import Actor, Role
 from registry.licences.models import Licence
 
-READ_ALL = frozenset({Role.ADMIN, Role.AUDITOR})
 TAKE_UP = Role.LICENSEE
 
 
@@ -27,9 +27,10 @@ def is_licensor(actor: Actor, owner_ids: Iterable[uuid.UUID]) -> bool:
 
 
 def can_view(actor: Actor, licence: Licence, owner_ids: Iterable[uuid.UUID]) -> bool:
-    if actor.role in READ_ALL:
+    owners = set(owner_ids)
+    if actor.reads_all or actor.audits({licence.licensee_organisation_id, *owners}):
         return True
-    return is_licensee(actor, licence) or is_licensor(actor, owner_ids)
+    return is_licensee(actor, licence) or is_licensor(actor, owners)
 
 
 def can_record(actor: Actor, licence: Licence, owner_ids: Iterable[uuid.UUID]) -> bool:

@@ -16,7 +16,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import ColumnElement, Select, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -41,6 +41,7 @@ from registry.offers.lifecycle import add_months
 from registry.offers.models import Offer
 from registry.offers.services import OfferNotPublished, claim_for_take_up, offer_end_date
 from registry.patents.models import PatentOwner
+from registry.patents.services import owned_by_any
 
 RECORDATION_MONTHS = 3  # IR Art. 87 and CNIPA FAQ: record within 3 months of taking effect
 NOTICE_FIELDS = ("intended_use", "contact_name", "contact_phone", "contact_email", "notes")
@@ -205,10 +206,24 @@ def take_up(
     return licence
 
 
+def in_audit_scope(actor: Actor) -> ColumnElement[bool]:
+    """SQL: the licence's licensee or a current owner of its patent is in the auditor's scope."""
+    scope = list(actor.audit_scope or ())
+    return or_(
+        Licence.licensee_organisation_id.in_(scope), owned_by_any(Licence.patent_id, scope)
+    )
+
+
+def audited_licence_ids(actor: Actor) -> Select[uuid.UUID]:
+    """The ids of the licences in an auditor's scope, for filtering what hangs off licences
+    (statements, payments, settlement lines)."""
+    return select(Licence.id).where(in_audit_scope(actor))
+
+
 def visible_licences(actor: Actor, query: dict[str, Any]) -> Select[Licence]:
     """Licences the actor may list, newest first: a licensee its organisation's, a TTO those
-    on patents its organisation owns, admins and auditors all; filtered by offer, patent or
-    status."""
+    on patents its organisation owns, admins all, auditors those in their scope; filtered by
+    offer, patent or status."""
     statement = (
         select(Licence)
         .options(selectinload(Licence.licensee))
@@ -224,7 +239,9 @@ def visible_licences(actor: Actor, query: dict[str, Any]) -> Select[Licence]:
                 PatentOwner.superseded_dt.is_(None),
             )
         )
-    elif actor.role not in permissions.READ_ALL:
+    elif actor.role is Role.AUDITOR and not actor.audits_all:
+        statement = statement.where(in_audit_scope(actor))
+    elif not actor.is_admin and actor.role is not Role.AUDITOR:
         raise Forbidden("your role may not read licences")
     for name, column in (
         ("offer_id", Licence.offer_id),

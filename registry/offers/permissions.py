@@ -2,8 +2,9 @@
 
 Published, withdrawn and ended offers are public (Patent Law Art. 50: the declaration is
 announced; IR Art. 107(13) gazette). Drafts are seen only by the owners' TTOs, admins and
-auditors. The owners' TTOs and admins (the clearing house as the patentees' agent) prepare and
-publish; consents and withdrawal requests are each owner's own act, so only its TTO gives them.
+auditors with an owner in scope. The owners' TTOs and admins (the clearing house as the
+patentees' agent) prepare and publish; consents and withdrawal requests are each owner's own
+act, so only its TTO gives them.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from collections.abc import Iterable
 from registry.core.actor import Actor, Role
 from registry.offers.models import OfferStatus
 
-READ_ALL = frozenset({Role.ADMIN, Role.AUDITOR})
-
 
 def is_owner_tto(actor: Actor | None, owner_ids: Iterable[uuid.UUID]) -> bool:
     return actor is not None and actor.role is Role.TTO and actor.organisation_id in set(owner_ids)
@@ -24,7 +23,8 @@ def is_owner_tto(actor: Actor | None, owner_ids: Iterable[uuid.UUID]) -> bool:
 def can_see_drafts(actor: Actor | None, owner_ids: Iterable[uuid.UUID]) -> bool:
     if actor is None:
         return False
-    return actor.role in READ_ALL or is_owner_tto(actor, owner_ids)
+    owners = set(owner_ids)
+    return actor.reads_all or actor.audits(owners) or is_owner_tto(actor, owners)
 
 
 def can_view(actor: Actor | None, status: OfferStatus, owner_ids: Iterable[uuid.UUID]) -> bool:

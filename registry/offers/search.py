@@ -19,6 +19,7 @@ from registry.core.actor import Actor, Role
 from registry.offers.lifecycle import LAPSED_LEGAL_STATUSES
 from registry.offers.models import Offer, OfferStatus
 from registry.patents.models import Patent, PatentOwner
+from registry.patents.services import owned_by_any
 
 MAX_WORDS = 8
 IPC_SUBCLASS = re.compile(r"^([A-H]\d\d[A-Z])\s*(\d.*)?$")
@@ -65,7 +66,7 @@ def visible_offers(actor: Actor | None, query: dict[str, Any], today: date) -> S
     """Offers the caller may list, filtered and sorted as asked (published ones by default).
 
     Everyone sees published and ended offers; drafts appear for their owners' TTOs, admins and
-    auditors only."""
+    auditors with an owner in scope."""
     status = status_sql(today)
     statement = select(Offer).join(Patent, Patent.id == Offer.patent_id)
     if actor is None or actor.role is Role.LICENSEE:
@@ -74,6 +75,9 @@ def visible_offers(actor: Actor | None, query: dict[str, Any], today: date) -> S
         statement = statement.where(
             or_(Offer.status != OfferStatus.DRAFT, _owned_by(actor.organisation_id))
         )
+    elif actor.role is Role.AUDITOR and not actor.audits_all:
+        in_scope = owned_by_any(Offer.patent_id, actor.audit_scope or ())
+        statement = statement.where(or_(Offer.status != OfferStatus.DRAFT, in_scope))
     statement = statement.where(status == query["status"].value)
     for word in (query.get("q") or "").split()[:MAX_WORDS]:
         pattern = f"%{escape_like(word)}%"

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, or_, select
+from sqlalchemy import ColumnElement, Select, exists, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from registry.audit.services import record
 from registry.core.actor import Actor, Role
@@ -89,6 +89,18 @@ def _current_owner_ids(session: Session, patent_id: uuid.UUID) -> list[uuid.UUID
     )
 
 
+def owned_by_any(
+    patent_id: ColumnElement[uuid.UUID] | InstrumentedAttribute[uuid.UUID],
+    organisation_ids: Iterable[uuid.UUID],
+) -> ColumnElement[bool]:
+    """SQL: the patent has a current owner among ``organisation_ids`` (an auditor's scope)."""
+    return exists().where(
+        PatentOwner.patent_id == patent_id,
+        PatentOwner.organisation_id.in_(list(organisation_ids)),
+        PatentOwner.superseded_dt.is_(None),
+    )
+
+
 def visible_patents(actor: Actor, query: dict[str, Any]) -> Select[Patent]:
     """Patents the actor may list, newest first, with optional filters."""
     if actor.role not in permissions.PATENT_READERS:
@@ -99,6 +111,8 @@ def visible_patents(actor: Actor, query: dict[str, Any]) -> Select[Patent]:
         owned_by = actor.organisation_id if owned_by in (None, actor.organisation_id) else None
         if owned_by is None:  # a TTO asking for another organisation's patents sees none
             return statement.where(Patent.id.is_(None))
+    elif actor.role is Role.AUDITOR and not actor.audits_all:
+        statement = statement.where(owned_by_any(Patent.id, actor.audit_scope or ()))
     if owned_by is not None:
         statement = statement.where(
             exists().where(

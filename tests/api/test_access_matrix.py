@@ -79,6 +79,7 @@ LICENCE = "/api/v1/licences/<uuid:licence_id>"
 STATEMENT = "/api/v1/statements/<uuid:statement_id>"
 RUN = "/api/v1/settlements/<uuid:run_id>"
 PAYEE = RUN + "/payees/<payee_type>/<uuid:payee_id>"
+AUDIT_SCOPE = "/api/v1/users/<uuid:user_id>/audit-scope"
 
 # (method, rule) → expected status per role as (own organisation, other organisation).
 MATRIX: dict[tuple[str, str], dict[str, Pair]] = {
@@ -103,6 +104,10 @@ MATRIX: dict[tuple[str, str], dict[str, Pair]] = {
     ("GET", ORGANISATION + "/reward-policy"): row(401, 200, (200, 404), (200, 404), 200),
     # The clearing house holds no patents, so it has no reward policy (a rule, 409).
     ("PUT", ORGANISATION + "/reward-policy"): row(401, (409, 200), (200, 404), (403, 404), 403),
+    # An auditor's scope: admins read and set it; an auditor reads its own (the request names
+    # the world's auditor, so for anyone else it is another user: 404, no existence oracle).
+    ("GET", AUDIT_SCOPE): row(401, 200, 404, 404, 200),
+    ("PUT", AUDIT_SCOPE): row(401, 200, 403, 403, 403),
     # Patents: TTO staff of an owner and admins change; auditors read all; licensees none.
     ("GET", "/api/v1/patents"): row(401, 200, 200, 403, 200),
     ("POST", "/api/v1/patents"): row(401, (NA, 201), (201, 403), 403, 403),
@@ -276,6 +281,8 @@ SCOPELESS = frozenset(
         ("GET", "/api/v1/audit/checkpoints"),
         ("GET", "/api/v1/audit/checkpoints/latest"),
         ("GET", "/api/v1/audit/checkpoint-key"),
+        ("GET", AUDIT_SCOPE),
+        ("PUT", AUDIT_SCOPE),
     }
 )
 
@@ -415,6 +422,11 @@ REQUESTS: dict[tuple[str, str], Callable[[Call], Request]] = {
                 "password": PASSWORD,
             }
         },
+    ),
+    ("GET", AUDIT_SCOPE): lambda c: (f"/api/v1/users/{c.world.auditor.user.id}/audit-scope", {}),
+    ("PUT", AUDIT_SCOPE): lambda c: (
+        f"/api/v1/users/{c.world.auditor.user.id}/audit-scope",
+        {"json": {"all_organisations": True, "organisation_ids": [str(c.world.university.id)]}},
     ),
     ("GET", ORGANISATION + "/reward-policy"): lambda c: (
         f"/api/v1/organisations/{c.organisation.id}/reward-policy",

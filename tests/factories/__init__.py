@@ -95,6 +95,11 @@ class Factory:
         return organisation
 
     def user(self, organisation: Organisation, role: Role | str, **kwargs: Any) -> User:
+        """A user; an auditor audits every organisation unless ``audits_all_organisations``
+        says otherwise (most tests use an auditor as the regulator who reads everything;
+        tests/api/test_auditor_scope.py makes narrower ones)."""
+        if Role(role) is Role.AUDITOR:
+            kwargs.setdefault("audits_all_organisations", True)
         user = User(
             organisation_id=organisation.id,
             email=kwargs.pop("email", f"user{next(_serial)}@example.test"),

@@ -69,7 +69,7 @@ def build_world(factory: Factory) -> World:
     tto = member(university, "tto")
     other_tto = member(other_university, "tto")
     licensee = member(enterprise, "licensee")
-    auditor = member(audit_body, "auditor")
+    auditor = member(audit_body, "auditor")  # audits every organisation (Factory.user)
     patents = {
         university.id: factory.patent(tto.user),
         other_university.id: factory.patent(other_tto.user),
