@@ -131,6 +131,15 @@ def latest(session: Session) -> AuditCheckpoint | None:
     ).first()
 
 
+def recent(session: Session, limit: int) -> list[AuditCheckpoint]:
+    """The newest ``limit`` checkpoints, newest first (for the gazette feed)."""
+    return list(
+        session.scalars(
+            select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc()).limit(limit)
+        )
+    )
+
+
 @dataclass(frozen=True)
 class Issued:
     checkpoint: AuditCheckpoint

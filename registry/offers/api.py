@@ -9,6 +9,7 @@ from flask import Response, url_for
 from flask.views import MethodView
 from flask_smorest.pagination import PaginationParameters
 
+from registry.audit import checkpoints
 from registry.core import clock
 from registry.core.actor import current_actor, require_actor
 from registry.core.api import make_blueprint, paginate, public
@@ -19,6 +20,7 @@ from registry.offers.models import Offer
 blp = make_blueprint("offers", __name__, "Open-licence declarations and the gazette")
 
 ATOM_ENTRIES = 100
+ATOM_CHECKPOINTS = 20
 
 
 def _with_etag(offer: Offer, status: int = 200) -> tuple[Offer, int, dict[str, str]]:
@@ -146,10 +148,14 @@ class GazetteAtom(MethodView):
     @public
     @blp.doc(responses={"200": {"description": "Atom 1.0 feed of the latest gazette entries"}})
     def get(self) -> Response:
-        """The gazette as an Atom 1.0 feed (the latest 100 entries)."""
-        items = list(get_session().scalars(gazette.entries().limit(ATOM_ENTRIES)))
+        """The gazette as an Atom 1.0 feed (the latest 100 entries), with the audit log's
+        latest signed checkpoints (their notes, to keep)."""
+        session = get_session()
+        items = list(session.scalars(gazette.entries().limit(ATOM_ENTRIES)))
         document = gazette.atom_feed(
             items,
+            checkpoints=checkpoints.recent(session, ATOM_CHECKPOINTS),
+            checkpoint_url=url_for("audit.AuditLatestCheckpoint", _external=True),
             feed_url=url_for("offers.GazetteAtom", _external=True),
             offer_url=url_for(
                 "offers.OfferById", offer_id=uuid.UUID(int=0), _external=True

@@ -1,5 +1,9 @@
 """The registry's gazette: publications and withdrawals, as JSON and as an Atom 1.0 feed.
 
+The Atom feed also carries the audit log's signed checkpoints (issue 6 §1), so that anyone who
+follows the gazette keeps them without asking: a kept checkpoint is what an auditor later holds
+the log to (a consistency proof from it to any newer one).
+
 IR Art. 107(13) has the patent gazette announce open-licence matters: the patent, patentee,
 royalty method and standard, licence term and other matters; and their withdrawal (PL Art. 50).
 Numbers count up per year without gaps (``2026-000123``, registry.core.sequences).
@@ -15,6 +19,7 @@ from feedgen.feed import FeedGenerator
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from registry.audit.models import AuditCheckpoint
 from registry.core import clock
 from registry.core.sequences import next_number
 from registry.offers.models import GazetteEntry, GazetteKind, Offer
@@ -89,37 +94,70 @@ def _royalty_line(royalty: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def atom_feed(items: Sequence[GazetteEntry], *, feed_url: str, offer_url: str) -> bytes:
-    """An Atom 1.0 document (RFC 4287) of ``items``; ``offer_url`` has an ``{id}`` slot."""
+def atom_feed(
+    items: Sequence[GazetteEntry],
+    *,
+    feed_url: str,
+    offer_url: str,
+    checkpoints: Sequence[AuditCheckpoint] = (),
+    checkpoint_url: str = "",
+) -> bytes:
+    """An Atom 1.0 document (RFC 4287) of ``items`` and ``checkpoints``, newest on top;
+    ``offer_url`` has an ``{id}`` slot."""
     feed = FeedGenerator()
     feed.id(feed_url)
     feed.title(FEED_TITLE)
     feed.author({"name": "Open Licence Registry"})
     feed.link(href=feed_url, rel="self", type="application/atom+xml")
     feed.language("zh-CN")
-    feed.updated(items[0].announced_dt if items else clock.now())
+    dated: list[tuple[datetime, GazetteEntry | AuditCheckpoint]] = [
+        *((item.announced_dt, item) for item in items),
+        *((checkpoint.created_dt, checkpoint) for checkpoint in checkpoints),
+    ]
+    dated.sort(key=lambda pair: pair[0])
+    feed.updated(dated[-1][0] if dated else clock.now())
     # feedgen prepends, so add the oldest first to keep the newest on top.
-    for item in reversed(items):
-        announced = item.summary
-        entry = feed.add_entry()
-        entry.id(f"urn:uuid:{item.id}")
-        entry.title(
-            f"{item.number} {KIND_ZH[item.kind]} · {KIND_EN[item.kind]}: {announced['title']}"
-        )
-        entry.updated(item.announced_dt)
-        entry.published(item.announced_dt)
-        entry.link(href=offer_url.format(id=item.offer_id), rel="alternate")
-        lines = [
-            f"{announced['application_number']} ({announced['patent_type']})",
-            "专利权人 / patentees: " + "、".join(announced["patentees"]),
-            "许可使用费 / royalty: " + _royalty_line(announced["royalty"]),
-        ]
-        if "term_years" in announced:
-            lines.append(f"许可期限 / term: {announced['term_years']} years from take-up")
-        elif "term_end_date" in announced:
-            lines.append(f"许可期限 / term: until {announced['term_end_date']}")
-        if announced.get("reason"):
-            lines.append(f"撤回理由 / reason: {announced['reason']}")
-        entry.summary("\n".join(lines))
+    for _, found in dated:
+        if isinstance(found, AuditCheckpoint):
+            _checkpoint_entry(feed, found, checkpoint_url)
+        else:
+            _gazette_entry(feed, found, offer_url)
     document: bytes = feed.atom_str(pretty=True)
     return document
+
+
+def _gazette_entry(feed: FeedGenerator, item: GazetteEntry, offer_url: str) -> None:
+    announced = item.summary
+    entry = feed.add_entry()
+    entry.id(f"urn:uuid:{item.id}")
+    entry.title(f"{item.number} {KIND_ZH[item.kind]} · {KIND_EN[item.kind]}: {announced['title']}")
+    entry.updated(item.announced_dt)
+    entry.published(item.announced_dt)
+    entry.link(href=offer_url.format(id=item.offer_id), rel="alternate")
+    lines = [
+        f"{announced['application_number']} ({announced['patent_type']})",
+        "专利权人 / patentees: " + "、".join(announced["patentees"]),
+        "许可使用费 / royalty: " + _royalty_line(announced["royalty"]),
+    ]
+    if "term_years" in announced:
+        lines.append(f"许可期限 / term: {announced['term_years']} years from take-up")
+    elif "term_end_date" in announced:
+        lines.append(f"许可期限 / term: until {announced['term_end_date']}")
+    if announced.get("reason"):
+        lines.append(f"撤回理由 / reason: {announced['reason']}")
+    entry.summary("\n".join(lines))
+
+
+def _checkpoint_entry(feed: FeedGenerator, checkpoint: AuditCheckpoint, url: str) -> None:
+    """A signed checkpoint as an entry whose content is the note itself, byte for byte."""
+    entry = feed.add_entry()
+    entry.id(f"urn:uuid:{checkpoint.id}")
+    entry.title(
+        f"审计日志检查点 · Audit log checkpoint: {checkpoint.tree_size} events, "
+        f"root {checkpoint.root_hash[:16]}…"
+    )
+    entry.updated(checkpoint.created_dt)
+    entry.published(checkpoint.created_dt)
+    entry.category(term="audit-checkpoint")
+    entry.link(href=url, rel="related", type="text/plain")
+    entry.content(checkpoint.note, type="text")

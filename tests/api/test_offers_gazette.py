@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from registry.offers import services
 from tests.conftest import Api
 from tests.factories import Factory
-from tests.factories.offers import eligible_patent, published, royalty
+from tests.factories.offers import eligible_patent, fast_admin, published, royalty
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -136,3 +136,28 @@ def test_an_empty_feed_is_still_valid(api: Api) -> None:
     _instant(_text(feed, "updated"))
     _text(feed, "id")
     assert api.get("/gazette").json == []
+
+
+def test_the_feed_carries_each_signed_checkpoint_to_keep(
+    api: Api, factory: Factory, announced: dict[str, Any]
+) -> None:
+    """Followers of the gazette keep the audit log's checkpoints (issue 6 §1): each one is an
+    entry whose content is the signed note, byte for byte, dated among the announcements."""
+    admin = api.as_(factory.token(fast_admin(factory)))
+    assert admin.post("/audit/checkpoints").status_code == 201
+    note = api.get("/audit/checkpoints/latest").get_data(as_text=True)
+    feed = ET.fromstring(api.get("/gazette.atom").data)  # noqa: S314 - our own response
+    entries = feed.findall(ATOM + "entry")
+    kept = [
+        entry
+        for entry in entries
+        if any(c.get("term") == "audit-checkpoint" for c in entry.findall(ATOM + "category"))
+    ]
+    assert len(kept) == 1
+    assert _text(kept[0], "content") == note
+    size = int(note.splitlines()[1])
+    assert f"{size} events" in _text(kept[0], "title")
+    # The newest entry is the checkpoint, issued after the three announcements.
+    assert entries[0] is kept[0]
+    assert len(entries) == 4
+    assert _instant(_text(feed, "updated")) == _instant(_text(kept[0], "updated"))
