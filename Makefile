@@ -6,6 +6,9 @@
 #   make lint       ruff check, ruff format --check, mypy
 #   make format     ruff format, then ruff check --fix
 #   make bench      quick benchmark                 (make bench-full for the full one)
+#   make translations        compile the pages' catalogues (.po → .mo; run, test do it too)
+#   make translations-update extract the pages' messages into the .po files to translate
+#   make screenshots         browser tests, saving the main pages to docs/screenshots/
 #   make clean      remove caches                   (make distclean also removes .venv, instance/)
 #
 # Works from a fresh clone: every target that needs Python first checks the Debian packages
@@ -37,7 +40,8 @@ HASH = $$(sha256sum pyproject.toml | cut -d' ' -f1)
 export PYTHON
 
 .PHONY: help run db-upgrade test test-pg lint format bench bench-full smoke clean distclean \
-	system-packages system-packages-test venv venv-dev
+	system-packages system-packages-test venv venv-dev translations translations-update \
+	screenshots
 
 help:
 	@sed -n 's/^#   \(make \)/\1/p' $(firstword $(MAKEFILE_LIST))
@@ -87,6 +91,25 @@ venv-dev: $(VENV_PY) | system-packages
 		echo "$$want" > $(STAMP_RUN); \
 	fi
 
+# --- translations ------------------------------------------------------------------------------
+
+# The .po files are the source (in git); the .mo files gettext reads are built, never committed.
+CATALOGUES := registry/web/translations
+PO_FILES := $(wildcard $(CATALOGUES)/*/LC_MESSAGES/messages.po)
+
+translations: $(PO_FILES:.po=.mo)
+
+$(CATALOGUES)/%/LC_MESSAGES/messages.mo: $(CATALOGUES)/%/LC_MESSAGES/messages.po | venv
+	$(VENV)/bin/pybabel compile --statistics -l $* -i $< -o $@
+
+# After changing the pages' wording: new messages appear in each .po with an empty msgstr.
+translations-update: venv
+	$(VENV)/bin/pybabel extract -F registry/web/babel.cfg -k _l -k N_ --no-location \
+		--sort-output -o $(CATALOGUES)/messages.pot registry/web
+	$(VENV)/bin/pybabel update -i $(CATALOGUES)/messages.pot -d $(CATALOGUES) \
+		--width 100 --ignore-obsolete
+	rm $(CATALOGUES)/messages.pot
+
 # --- run ---------------------------------------------------------------------------------------
 
 db-upgrade: venv
@@ -95,7 +118,7 @@ db-upgrade: venv
 # FLASK_DEBUG=0: the Werkzeug debugger runs code typed into the browser, so it is never
 # switched on by an environment variable left over in someone's shell.
 # REGISTRY_INSTANCE_PATH passes through the environment; the app reads it itself.
-run: venv db-upgrade
+run: venv db-upgrade translations
 	FLASK_DEBUG=0 exec $(FLASK) run --host 127.0.0.1 --port "$(PORT)"
 
 # `make run` end to end on a throwaway instance folder and a free port: migrate, serve, answer
@@ -122,10 +145,10 @@ define PYTEST
 endef
 
 # system-packages-test first: it installs the run set too, with a single apt-get update.
-test: system-packages-test venv-dev
+test: system-packages-test venv-dev translations
 	$(call PYTEST,)
 
-test-pg: system-packages-test venv-dev
+test-pg: system-packages-test venv-dev translations
 	@if command -v pg_isready >/dev/null && ! pg_isready -q -d "$(subst +psycopg,,$(PG_URL))"; then \
 		echo "PostgreSQL at $(PG_URL) is not answering (start it, or set PG_URL)" >&2; exit 1; \
 	fi
@@ -142,6 +165,10 @@ lint: venv-dev
 format: venv-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# Browser tests only, keeping their screenshots as the README's pictures.
+screenshots: system-packages-test venv-dev translations
+	REGISTRY_SCREENSHOTS=docs/screenshots $(VENV)/bin/pytest tests/browser -q
 
 bench: venv-dev
 	$(VENV_PY) -m bench.run --quick

@@ -9,10 +9,21 @@ from typing import Any
 
 from flask import Flask
 
-from registry import accounts, audit, clearing, contracts, licences, offers, ops, patents
+from registry import (
+    accounts,
+    audit,
+    clearing,
+    contracts,
+    exports,
+    licences,
+    offers,
+    ops,
+    patents,
+    web,
+)
 from registry.config import Settings, load_settings
 from registry.core import api as core_api
-from registry.core import http
+from registry.core import http, ratelimit
 from registry.core.db import Database, make_engine
 
 # Explicit and ordered (STYLE.md §1): a feature may rely on those before it.
@@ -25,6 +36,8 @@ FEATURES: tuple[ModuleType, ...] = (
     licences,
     contracts,
     clearing,
+    exports,
+    web,
 )
 
 
@@ -46,6 +59,7 @@ def create_app(
     app.extensions["registry.db"] = database or Database(make_engine(settings.database_url))
     http.init_app(app)
     core_api.init_app(app)
+    ratelimit.init_app(app)
     for feature in FEATURES:
         feature.init_app(app)
     if configure:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import limits
+
 ENVIRONMENTS = ("development", "testing", "production")
 # When a licence's contract is made: in the take-up request (default), or later by
 # ``flask contracts issue`` run by a scheduler or worker (DESIGN.md §6, beyond one machine).
@@ -29,6 +31,11 @@ MIN_SECRET_DISTINCT = 10
 MAX_TOKEN_TTL_DAYS = 3650
 # Values people paste from tutorials; a production deployment with one of them is refused.
 KNOWN_WEAK_SECRETS = frozenset({"dev", "secret", "changeme", "change-me", "development"})
+# Rate limits (limits notation, ";" between several): sign-in per client address and per e-mail
+# address tried, contract verification per client address (ASVS 5.0 2.4.1, 6.3.1; T28).
+DEFAULT_RATELIMIT_TOKENS = "10/minute;100/hour"
+DEFAULT_RATELIMIT_TOKENS_PER_ACCOUNT = "5/minute;30/hour"
+DEFAULT_RATELIMIT_VERIFY = "20/minute;200/hour"
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 
@@ -62,6 +69,18 @@ class Settings:
     minimum_payout: int = 0  # fen; smaller balances are carried forward
     checkpoint_key: str | None = None  # Ed25519 PEM; <instance>/checkpoint.key when unset
     checkpoint_origin: str = "localhost/open-licence-registry"  # names the log in checkpoints
+    # memory:// counts per worker process; several workers or hosts share redis://host:6379
+    ratelimit_storage_url: str = field(default="memory://", repr=False)
+    ratelimit_tokens: str = DEFAULT_RATELIMIT_TOKENS
+    ratelimit_tokens_per_account: str = DEFAULT_RATELIMIT_TOKENS_PER_ACCOUNT
+    ratelimit_verify: str = DEFAULT_RATELIMIT_VERIFY
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed; 0 = none,
+    # so a client cannot choose the address its rate limits count against (ASVS 5.0 4.1.3).
+    trusted_proxies: int = 0
+    # Web sign-in sessions (registry/web/sessions.py): ended after this long without a request
+    # and this long after signing in, whatever the activity (ASVS 5.0 7.3.1, 7.3.2).
+    web_session_idle_minutes: int = 30
+    web_session_max_hours: int = 12
 
     @property
     def blob_root(self) -> Path:
@@ -82,6 +101,9 @@ class Settings:
             "TESTING": self.env == "testing",
             "MAX_CONTENT_LENGTH": self.max_content_length,
             "SESSION_COOKIE_SECURE": self.session_cookie_secure,
+            # ASVS 5.0 3.3.1: "__Host-" binds the cookie to this host, path "/" and TLS; browsers
+            # refuse such a cookie without Secure, so plain-HTTP development keeps a plain name.
+            "SESSION_COOKIE_NAME": "__Host-session" if self.session_cookie_secure else "session",
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "JSON_SORT_KEYS": False,
@@ -245,6 +267,19 @@ def load_settings(
         "checkpoint_origin": env_vars.get(
             "REGISTRY_CHECKPOINT_ORIGIN", "localhost/open-licence-registry"
         ),
+        "ratelimit_storage_url": env_vars.get("REGISTRY_RATELIMIT_STORAGE_URL") or "memory://",
+        "ratelimit_tokens": env_vars.get("REGISTRY_RATELIMIT_TOKENS", DEFAULT_RATELIMIT_TOKENS),
+        "ratelimit_tokens_per_account": env_vars.get(
+            "REGISTRY_RATELIMIT_TOKENS_PER_ACCOUNT", DEFAULT_RATELIMIT_TOKENS_PER_ACCOUNT
+        ),
+        "ratelimit_verify": env_vars.get("REGISTRY_RATELIMIT_VERIFY", DEFAULT_RATELIMIT_VERIFY),
+        "trusted_proxies": _whole(env_vars, "REGISTRY_TRUSTED_PROXIES", 0, 10),
+        "web_session_idle_minutes": _positive_int(
+            env_vars, "REGISTRY_WEB_SESSION_IDLE_MINUTES", 30, maximum=24 * 60
+        ),
+        "web_session_max_hours": _positive_int(
+            env_vars, "REGISTRY_WEB_SESSION_MAX_HOURS", 12, maximum=24 * 7
+        ),
     }
     values.update(overrides)
     if values["contract_issue"] not in CONTRACT_ISSUE_MODES:
@@ -256,10 +291,24 @@ def load_settings(
     if not origin or "+" in origin or any(c.isspace() for c in origin):
         # It is the signing key's name too (c2sp.org/signed-note): no spaces, no '+'.
         raise ConfigError(f"REGISTRY_CHECKPOINT_ORIGIN must have no spaces or '+', not {origin!r}")
+    for name in ("tokens", "tokens_per_account", "verify"):
+        _check_rate_limit(f"REGISTRY_RATELIMIT_{name.upper()}", values[f"ratelimit_{name}"])
     settings = Settings(**values)
     if production:
         _refuse_insecure_production(settings)
     return settings
+
+
+def _check_rate_limit(name: str, value: str) -> None:
+    """A limit the service can enforce: "10/minute", "5 per minute;30/hour" (limits notation)."""
+    try:
+        parsed = limits.parse_many(value)
+    except ValueError:
+        parsed = []
+    if not parsed or any(item.amount < 1 for item in parsed):  # "0/minute" would refuse all
+        raise ConfigError(
+            f"{name} must be a rate limit such as '10/minute;100/hour', not {value!r}"
+        )
 
 
 def _refuse_insecure_production(settings: Settings) -> None:

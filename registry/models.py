@@ -12,4 +12,5 @@ def import_all_models() -> None:
     import registry.core.sequences
     import registry.licences.models
     import registry.offers.models
-    import registry.patents.models  # noqa: F401
+    import registry.patents.models
+    import registry.web.models  # noqa: F401

@@ -24,7 +24,8 @@ set -euo pipefail
 # - libharfbuzz-subset0: WeasyPrint >= 61 subsets embedded fonts with libharfbuzz-subset.so.0;
 #   without it WeasyPrint emits a DeprecationWarning, which the test suite turns into an error.
 # - fonts-noto-cjk: the Chinese text in contracts must render with real glyphs, not tofu.
-RUN_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk)
+# - postgresql-client: `flask backup` / `flask restore` run pg_dump and pg_restore on PostgreSQL.
+RUN_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk postgresql-client)
 # - chromium, chromium-driver: the browser tests drive Debian's headless Chromium
 #   (/usr/bin/chromium, /usr/bin/chromedriver); test tools cannot download their own here.
 TEST_PACKAGES=(chromium chromium-driver)

@@ -15,6 +15,7 @@ from registry.accounts.models import ApiToken, Organisation, User
 from registry.core.actor import require_actor
 from registry.core.api import make_blueprint, paginate, public
 from registry.core.http import get_session
+from registry.core.ratelimit import TOO_MANY_REQUESTS, sign_in_limited
 
 blp = make_blueprint("accounts", __name__, "Sign-in tokens, organisations and their users")
 
@@ -22,14 +23,24 @@ blp = make_blueprint("accounts", __name__, "Sign-in tokens, organisations and th
 @blp.route("/tokens")
 class Tokens(MethodView):
     @public
+    @sign_in_limited
     @blp.arguments(schemas.TokenRequestSchema)
     @blp.response(201, schemas.TokenSchema)
+    @blp.alt_response(429, description=TOO_MANY_REQUESTS)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Exchange e-mail and password for a bearer token (shown once)."""
+        """Exchange e-mail and password for a bearer token (shown once).
+
+        Limited per client address and per e-mail address (429 with ``Retry-After``); repeated
+        wrong passwords lock the account for a while, answering like a wrong password."""
         ttl = timedelta(days=current_app.config["REGISTRY_SETTINGS"].token_ttl_days)
-        token, api_token = services.issue_token(
-            get_session(), email=data["email"], password=data["password"], ttl=ttl
-        )
+        session = get_session()
+        try:
+            token, api_token = services.issue_token(
+                session, email=data["email"], password=data["password"], ttl=ttl
+            )
+        except services.SignInRefused:
+            session.commit()  # keep the failure count and any lock; the answer is still 401
+            raise
         return {"token": token, "expires_dt": api_token.expires_dt}
 
 

@@ -1,4 +1,5 @@
-"""``flask --app wsgi create-admin EMAIL``: bootstrap the clearing house and its first admin."""
+"""``flask --app wsgi create-admin EMAIL``: bootstrap the clearing house and its first admin;
+``flask --app wsgi unlock-user EMAIL``: lift a sign-in lock (registry/accounts/lockout.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import click
 import marshmallow as ma
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from sqlalchemy import select
 
-from registry.accounts import services
+from registry.accounts import lockout, services
+from registry.accounts.models import User
 from registry.core.cli import fail_on_registry_error
 from registry.core.http import get_db
 from registry.core.identifiers import IdentifierError, validate_uscc
@@ -50,5 +53,20 @@ def create_admin(email: str, name: str, uscc: str | None) -> None:
     click.echo(f"admin {email.strip()} created ({user_id})")
 
 
+@click.command("unlock-user")
+@click.argument("email")
+@with_appcontext
+def unlock_user(email: str) -> None:
+    """Let EMAIL sign in again after failed attempts locked the account (an audit event)."""
+    with get_db().transaction() as session:
+        user = session.scalar(select(User).where(User.email == email.strip().lower()))
+        if user is None:
+            raise click.BadParameter("no user has this e-mail address", param_hint="EMAIL")
+        failures = user.failed_logins
+        lockout.unlock(session, user)
+    click.echo(f"{email.strip().lower()} unlocked ({failures} failed sign-ins cleared)")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_admin)
+    app.cli.add_command(unlock_user)

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, String, false
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.core.actor import Role
@@ -73,6 +73,13 @@ class User(Base):
     role: Mapped[Role] = mapped_column(str_enum(Role, "role"))
     password_hash: Mapped[str] = mapped_column(String(200), comment="argon2id")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Sign-in throttling (registry/accounts/lockout.py, ASVS 5.0 6.3.1).
+    failed_logins: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", comment="failed sign-ins since the last success"
+    )
+    locked_until_dt: Mapped[datetime | None] = mapped_column(
+        comment="sign-in refused until then (back-off after repeated failures)"
+    )
     audits_all_organisations: Mapped[bool] = mapped_column(
         Boolean,
         default=False,

@@ -7,7 +7,7 @@ import marshmallow as ma
 from registry.accounts.models import EnterpriseSize, OrganisationKind
 from registry.core.actor import Role
 from registry.core.api import Schema
-from registry.core.fields import PercentField, UsccField
+from registry.core.fields import PercentField, StrictBoolean, UsccField
 
 
 class OrganisationSchema(Schema):
@@ -17,7 +17,7 @@ class OrganisationSchema(Schema):
     kind = ma.fields.Enum(OrganisationKind, by_value=True, required=True)
     uscc = UsccField(required=True, metadata={"example": "91350100M000100Y43"})
     size = ma.fields.Enum(EnterpriseSize, by_value=True, allow_none=True)
-    is_sme = ma.fields.Boolean(load_default=False)
+    is_sme = StrictBoolean(load_default=False)
     address = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=300))
     created_dt = ma.fields.AwareDateTime(dump_only=True)
 
@@ -73,7 +73,7 @@ class RewardPolicySchema(Schema):
 
 class AuditScopeSchema(Schema):
     user_id = ma.fields.UUID(dump_only=True)
-    all_organisations = ma.fields.Boolean(
+    all_organisations = StrictBoolean(
         required=True, metadata={"description": "every organisation is in scope"}
     )
     own_organisation_id = ma.fields.UUID(

@@ -17,7 +17,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from registry.accounts import permissions
+from registry.accounts import lockout, permissions
 from registry.accounts.models import (
     ApiToken,
     EnterpriseSize,
@@ -292,21 +292,46 @@ def bootstrap_admin(
 # Tokens --------------------------------------------------------------------------------------
 
 
+class SignInRefused(Unauthenticated):
+    """A refused sign-in. The failure count it may have changed must be committed although the
+    answer is an error (the caller commits, then lets it answer 401)."""
+
+    def __init__(self) -> None:
+        super().__init__("e-mail or password is wrong")
+
+
 def issue_token(
     session: Session, *, email: str, password: str, ttl: timedelta
 ) -> tuple[str, ApiToken]:
-    """Exchange e-mail and password for a bearer token, returned in clear this once only.
+    """Exchange e-mail and password for a bearer token, returned in clear this once only
+    (:func:`authenticate` says when it is refused)."""
+    user = authenticate(session, email=email, password=password)
+    return create_token(session, user=user, ttl=ttl)
 
-    One message for an unknown e-mail, a wrong password and a disabled user (no account
-    enumeration, ASVS V6.3); the password check runs in every case to keep timing equal.
+
+def authenticate(session: Session, *, email: str, password: str) -> User:
+    """The user with this e-mail address and password: the one sign-in check, shared by the
+    API's tokens and the web pages' sessions.
+
+    One message for an unknown e-mail, a wrong password, a disabled user and a locked account
+    (no account enumeration, ASVS V6.3); the password check runs in every case to keep timing
+    equal. Wrong passwords lock the account with back-off (lockout.py): raises
+    :class:`SignInRefused`, after which the caller commits the count.
     """
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     valid = verify_password(user.password_hash if user else None, password)
-    if user is None or not valid or not user.is_active:
-        raise Unauthenticated("e-mail or password is wrong")
+    if user is None or not user.is_active:
+        raise SignInRefused()
+    instant = now()
+    if lockout.is_locked(user, instant):
+        raise SignInRefused()  # not counted: nobody can keep someone else locked out
+    if not valid:
+        lockout.record_failure(session, user, instant)
+        raise SignInRefused()
+    lockout.record_success(user)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    return create_token(session, user=user, ttl=ttl)
+    return user
 
 
 def create_token(session: Session, *, user: User, ttl: timedelta) -> tuple[str, ApiToken]:

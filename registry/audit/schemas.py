@@ -26,11 +26,16 @@ class AuditEventSchema(ma.Schema):
         return json.loads(event.payload)
 
 
+# The largest sequence number a BIGINT (PostgreSQL) or INTEGER (SQLite) column holds: a larger
+# ``after_seq`` cannot be bound as a query parameter (it was a 500), and matches nothing anyway.
+MAX_SEQ = 2**63 - 1
+
+
 class AuditQuerySchema(QuerySchema):
     subject_type = ma.fields.String()
     subject_id = ma.fields.String()
     action = ma.fields.String()
-    after_seq = ma.fields.Integer(validate=ma.validate.Range(min=0))
+    after_seq = ma.fields.Integer(validate=ma.validate.Range(min=0, max=MAX_SEQ))
 
 
 class VerdictSchema(ma.Schema):

@@ -2,6 +2,10 @@
 
     python -m registry.audit.verify --events audit-events.jsonl --checkpoint kept.note \\
         --key checkpoint-key.txt [--older older.note [--consistency-proof proof.json]]
+    python -m registry.audit.verify export DIR [--kept kept.note] [--key checkpoint-key.txt]
+
+The second form checks a whole export bundle (``flask --app wsgi export DIR``): see
+:mod:`registry.audit.verify_export`.
 
 Needs the standard library and ``cryptography`` only — no Flask, no SQLAlchemy, no database —
 so an auditor can run it on their own machine over what they downloaded. It checks:
@@ -89,8 +93,11 @@ def canonical_event(event: dict[str, Any]) -> bytes:
         document = {
             "seq": event["seq"],
             "time": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "actor": event["actor_id"],
-            "actor_organisation": event["actor_organisation_id"],
+            # As GET /audit/events names them, or as an export bundle does (the hashed names).
+            "actor": event["actor_id"] if "actor_id" in event else event["actor"],
+            "actor_organisation": event["actor_organisation_id"]
+            if "actor_organisation_id" in event
+            else event["actor_organisation"],
             "action": event["action"],
             "subject_type": event["subject_type"],
             "subject_id": event["subject_id"],
@@ -278,6 +285,11 @@ def _check_proof(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["export"]:  # python -m registry.audit.verify export DIR …
+        from registry.audit import verify_export
+
+        return verify_export.main(arguments[1:])
     parser = argparse.ArgumentParser(
         prog="python -m registry.audit.verify", description=(__doc__ or "").split("\n\n")[0]
     )
@@ -286,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--key", type=Path, required=True, help="the log's public key")
     parser.add_argument("--older", type=Path, help="an older checkpoint note you kept")
     parser.add_argument("--consistency-proof", type=Path, help="JSON from /audit/proof/consistency")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     try:
         report = verify(
             events=args.events.read_text(encoding="utf-8").split("\n"),

@@ -36,9 +36,10 @@ blp = make_blueprint(
 )
 
 
-@blp.route("/payments", parameters=[HEADER_DOC])
+@blp.route("/payments")
 class Payments(MethodView):
     @idempotent
+    @blp.doc(parameters=[HEADER_DOC])  # the POST's header, not the GET's beside it
     @blp.arguments(schemas.PaymentCreateSchema)
     @blp.response(201, schemas.PaymentSchema)
     @blp.alt_response(404, description="no such statement in your scope")

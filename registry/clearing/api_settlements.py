@@ -41,9 +41,10 @@ def _settings() -> Settings:
     return settings
 
 
-@blp.route("/settlements", parameters=[HEADER_DOC])
+@blp.route("/settlements")
 class Settlements(MethodView):
     @idempotent
+    @blp.doc(parameters=[HEADER_DOC])  # the POST's header, not the GET's beside it
     @blp.arguments(schemas.SettlementRequestSchema)
     @blp.response(201, schemas.SettlementSchema)
     @blp.alt_response(409, description="nothing_to_settle, settlement_conflict")

@@ -40,7 +40,7 @@ class LicenceSchedule(MethodView):
         )
 
 
-@blp.route("/licences/<uuid:licence_id>/reports", parameters=[HEADER_DOC])
+@blp.route("/licences/<uuid:licence_id>/reports")
 class LicenceReports(MethodView):
     @blp.response(200, ReportSchema(many=True))
     def get(self, licence_id: uuid.UUID) -> list[RoyaltyReport]:
@@ -53,6 +53,7 @@ class LicenceReports(MethodView):
         return found
 
     @idempotent
+    @blp.doc(parameters=[HEADER_DOC])  # the POST's header, not the GET's beside it
     @blp.arguments(ReportCreateSchema)
     @blp.response(201, ReportSchema)
     @blp.alt_response(409, description="not_reportable, already_reported, already_settled")

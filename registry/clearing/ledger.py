@@ -30,6 +30,10 @@ account code                              kind      holds
   Dr receivable(L) p;  Cr credit(L) p;  Dr royalties:received p;  Cr royalties:billed p
 * settlement of a payment:  Dr royalties:received a       Cr payable(each payee), income:fees
 * payout (x):               Dr payable(payee) x           Cr cash x
+
+Every transaction posted or reversed is also an audit event (``journal.posted``) carrying its
+entries, so each one is a leaf of the audit log's Merkle tree (issue 6 §1): an auditor holding
+a checkpoint can tell that no money movement was changed or removed afterwards.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from registry.audit.services import record
 from registry.clearing.models import AccountKind, JournalEntry, JournalTransaction, LedgerAccount
 from registry.core import clock
 
@@ -179,6 +184,7 @@ def post(
             )
         )
     session.flush()
+    _record(session, transaction, [(ref.code, amount) for ref, amount in lines])
     return transaction
 
 
@@ -186,8 +192,10 @@ def reverse(
     session: Session, transaction: JournalTransaction, *, description: str, effective_date: date
 ) -> JournalTransaction:
     """A transaction undoing ``transaction`` entry for entry (its correcting entry)."""
-    originals = session.scalars(
-        select(JournalEntry).where(JournalEntry.transaction_id == transaction.id)
+    originals = session.execute(
+        select(JournalEntry, LedgerAccount.code)
+        .join(LedgerAccount, LedgerAccount.id == JournalEntry.account_id)
+        .where(JournalEntry.transaction_id == transaction.id)
     ).all()
     reversal = JournalTransaction(
         id=uuid.uuid4(),
@@ -200,7 +208,7 @@ def reverse(
         created_dt=clock.now(),
     )
     session.add(reversal)
-    for entry in originals:
+    for entry, _ in originals:
         session.add(
             JournalEntry(
                 id=uuid.uuid4(),
@@ -210,7 +218,30 @@ def reverse(
             )
         )
     session.flush()
+    _record(session, reversal, [(code, -entry.amount) for entry, code in originals])
     return reversal
+
+
+def _record(
+    session: Session, transaction: JournalTransaction, entries: list[tuple[str, int]]
+) -> None:
+    """The transaction as an audit event: a leaf of the log (issue 6 §1). The entries are
+    ``[account code, fen]`` sorted by code then amount, so equal transactions hash equally."""
+    record(
+        session,
+        actor=None,
+        action="journal.posted",
+        subject_type="journal_transaction",
+        subject_id=transaction.id,
+        payload={
+            "kind": transaction.kind,
+            "subject_type": transaction.subject_type,
+            "subject_id": transaction.subject_id,
+            "effective_date": transaction.effective_date,
+            "reverses": transaction.reverses_id,
+            "entries": [[code, int(amount)] for code, amount in sorted(entries)],
+        },
+    )
 
 
 def transactions_for(

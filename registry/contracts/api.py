@@ -19,6 +19,7 @@ from registry.core.actor import current_actor, require_actor
 from registry.core.api import make_blueprint, public
 from registry.core.errors import FieldError, RegistryError, ValidationFailed
 from registry.core.http import download, get_session, reads, writes
+from registry.core.ratelimit import TOO_MANY_REQUESTS, verify_limited
 
 blp = make_blueprint("contracts", __name__, "Signed licence contracts: download and verify")
 
@@ -83,9 +84,11 @@ class ContractDownload(MethodView):
 class ContractVerify(MethodView):
     @public
     @reads
+    @verify_limited  # parsing and validating a PDF is costly work for an anonymous caller
     @blp.arguments(VerifyUploadSchema, location="files")
     @blp.response(200, ContractVerdictSchema)
     @blp.alt_response(422, description="the file is empty, not a PDF, or cannot be read")
+    @blp.alt_response(429, description=TOO_MANY_REQUESTS)
     def post(self, _files: dict[str, Any]) -> dict[str, Any]:
         """Check a contract PDF: signed by the registry, unmodified, and on record. Public.
 

@@ -51,8 +51,11 @@ def percent(rate: str) -> str:
     return f"{format(Decimal(rate).normalize(), 'f')}%"
 
 
-def royalty_clauses(royalty: dict[str, Any], *, licensee_is_sme: bool) -> list[Clause]:
-    """The royalty and payment clauses of a canonical royalty document, in order."""
+def royalty_clauses(royalty: dict[str, Any], *, licensee_is_sme: bool | None) -> list[Clause]:
+    """The royalty and payment clauses of a canonical royalty document, in order.
+
+    ``licensee_is_sme`` says whether an SME discount applies to this licensee; ``None`` (an
+    offer shown before anyone takes it up) leaves that sentence out."""
     kind = royalty["kind"]
     if kind == "free":
         return [
@@ -229,7 +232,7 @@ def _free_period(months: int, due: int, kind: str) -> Clause:
     }
 
 
-def _sme_discount(discount: str, licensee_is_sme: bool) -> Clause:
+def _sme_discount(discount: str, licensee_is_sme: bool | None) -> Clause:
     rate = percent(discount)
     applies_zh = (
         "被许可方为中小企业，适用本款优惠。"
@@ -241,12 +244,14 @@ def _sme_discount(discount: str, licensee_is_sme: bool) -> Clause:
         if licensee_is_sme
         else "The licensee is not an SME: this discount does not apply."
     )
+    if licensee_is_sme is None:
+        applies_zh = applies_en = ""
     return {
         "zh": f"中小企业优惠：被许可方为中小企业的，本条约定的各项许可使用费金额减免{rate}，"
         f"该优惠对所有符合条件的被许可方一律适用。{applies_zh}",
         "en": f"SME discount: for a licensee that is a small or medium-sized enterprise every "
         f"royalty amount in this article is reduced by {rate}, the same for every eligible "
-        f"licensee. {applies_en}",
+        f"licensee. {applies_en}".rstrip(),
     }
 
 

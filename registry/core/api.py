@@ -24,7 +24,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_smorest import Api
 from flask_smorest import Blueprint as ApiBlueprint
-from flask_smorest.pagination import PaginationParameters
+from flask_smorest.pagination import PaginationMetadataSchema, PaginationParameters
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -61,6 +61,22 @@ class Schema(ma.Schema):
         return data
 
 
+class FieldErrorSchema(ma.Schema):
+    field = ma.fields.String(required=True, metadata={"example": "owners.0.title_share"})
+    messages = ma.fields.List(ma.fields.String(), required=True)
+
+
+class ErrorSchema(ma.Schema):
+    """The one error envelope of every 4xx and 5xx (DESIGN.md §3, core/http.py ``envelope``), as
+    the API description declares it: flask-smorest's own error schema (an integer ``code``, an
+    ``errors`` object) would describe responses the registry never sends."""
+
+    code = ma.fields.String(required=True, metadata={"example": "validation_error"})
+    status = ma.fields.Integer(required=True, metadata={"example": 422})
+    message = ma.fields.String(required=True)
+    errors = ma.fields.List(ma.fields.Nested(FieldErrorSchema), required=True)
+
+
 class QuerySchema(ma.Schema):
     """Base for query strings: paging arguments are read separately, so others pass through."""
 
@@ -93,8 +109,14 @@ def register(app: Flask, blueprint: ApiBlueprint) -> None:
 
 
 def public(handler: F) -> F:
-    """Mark an API handler as open to anonymous callers; every other one needs a token."""
+    """Mark an API handler as open to anonymous callers; every other one needs a token.
+
+    The API description says the same: its default security requirement is the bearer token
+    (``init_app``); here a token is optional (``{}`` or bearer, OpenAPI 3.0 §4.8.30)."""
     handler._registry_public = True  # type: ignore[attr-defined]
+    apidoc = getattr(handler, "_apidoc", {})  # flask-smorest's, as its Blueprint.doc writes it
+    manual = {**apidoc.get("manual_doc", {}), "security": [{}, {"bearer": []}]}
+    handler._apidoc = {**apidoc, "manual_doc": manual}  # type: ignore[attr-defined]
     return handler
 
 
@@ -127,12 +149,27 @@ def _docs_page() -> ResponseReturnValue:
 class RegistryApi(Api):
     """flask-smorest's Api answering errors with the registry's envelope, not its own."""
 
+    ERROR_SCHEMA = ErrorSchema
+
     def handle_http_exception(self, error: HTTPException) -> Response:
         return handle_http_exception(error)
 
+    def _register_pagination_header(self) -> None:
+        # X-Pagination carries JSON (flask-smorest json.dumps it). OpenAPI 3.0 describes such a
+        # header with ``content``; flask-smorest's ``schema`` would mean the "simple" style
+        # (``total,3,page,1``), which no client could parse the real header with.
+        self.spec.components.header(
+            "PAGINATION",
+            {
+                "description": "Pagination metadata (JSON)",
+                "content": {"application/json": {"schema": PaginationMetadataSchema}},
+            },
+            lazy=True,
+        )
+
 
 def init_app(app: Flask) -> Api:
-    api = RegistryApi(app, spec_kwargs={"servers": [{"url": "/"}]})
+    api = RegistryApi(app, spec_kwargs={"servers": [{"url": "/"}], "security": [{"bearer": []}]})
     api.spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "description": "token from POST /tokens"}
     )

@@ -37,6 +37,17 @@ class PercentField(ma.fields.Field):
             raise ma.ValidationError(str(exc)) from None
 
 
+class StrictBoolean(ma.fields.Boolean):
+    """JSON ``true`` or ``false`` only, as the API description (``type: boolean``) says:
+    marshmallow's Boolean also takes 1, "yes" and "on", and an attestation or a consent is never
+    the string "yes". (Query strings keep marshmallow's Boolean: there "true" is text.)"""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ma.ValidationError("send true or false")
+        return value
+
+
 class UsccField(ma.fields.String):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)

@@ -13,6 +13,8 @@ import hashlib
 import io
 import logging
 import re
+import secrets
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,10 +24,11 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import (
     BadRequest,
     HTTPException,
-    InternalServerError,
     MethodNotAllowed,
 )
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from registry.core import redaction
 from registry.core.db import Database
 from registry.core.errors import (
     FieldError,
@@ -57,14 +60,20 @@ HTTP_CODES = {
 }
 # webargs nests errors under the request location; clients name fields, not locations.
 LOCATIONS = frozenset({"json", "query", "form", "files", "headers", "querystring", "view_args"})
+# On every response, errors and static files included (ASVS 5.0 3.4.3-3.4.6): scripts only from
+# this origin, never inline ('unsafe-inline' is allowed for styles only: Swagger UI sets them);
+# no framing; no MIME sniffing; no referrer to other sites; no powerful browser features.
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
+    "X-Frame-Options": "DENY",  # for browsers predating CSP frame-ancestors
     "Referrer-Policy": "same-origin",
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        "default-src 'self'; script-src 'self'; img-src 'self' data:; "
+        "style-src 'self' 'unsafe-inline'; object-src 'none'; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'self'"
     ),
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
 }
 
 
@@ -136,6 +145,12 @@ def handle_http_exception(error: HTTPException) -> Response:
 def handle_operational_error(error: OperationalError) -> Response:
     # A write that waited past the busy timeout (SQLite) or lost a serialisation race
     # (PostgreSQL): nothing was committed, and the client may retry (reliability.md §2.4).
+    # SQLite reports broken SQL ("no such table") as an OperationalError too: that is a bug,
+    # not a busy database, and answers 500 like any other.
+    if isinstance(error.orig, sqlite3.OperationalError) and not any(
+        word in str(error.orig).lower() for word in ("locked", "busy")
+    ):
+        return handle_unexpected(error)
     log.warning("database busy: %s", error)
     response = envelope(503, "unavailable", "the database is busy; retry shortly")
     response.headers["Retry-After"] = "1"
@@ -143,8 +158,18 @@ def handle_operational_error(error: OperationalError) -> Response:
 
 
 def handle_unexpected(error: Exception) -> Response:
-    log.exception("unhandled error", exc_info=error)
-    return envelope(500, "internal_error", InternalServerError.description)
+    """500 with nothing of the failure in it (ASVS 5.0 16.5.1): no traceback, SQL, path or
+    exception text, only an id the operator finds next to the details in the log."""
+    error_id = secrets.token_hex(8)
+    log.exception("unhandled error %s on %s %s", error_id, request.method, request.path)
+    response = envelope(
+        500,
+        "internal_error",
+        f"the server failed to answer (an internal error); quote error id {error_id} "
+        "when reporting it",
+    )
+    response.headers["X-Error-Id"] = error_id
+    return response
 
 
 def unstorable_fields(value: Any, path: str = "") -> list[str]:
@@ -281,6 +306,17 @@ def etag_for(*parts: object) -> str:
     return f'"{digest}"'
 
 
+# The edits that call check_if_match declare the header (``@blp.doc(parameters=[IF_MATCH_DOC])``)
+# so the API description says what the server enforces: required, 428 without it.
+IF_MATCH_DOC = {
+    "in": "header",
+    "name": "If-Match",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1},  # an empty one is no precondition: 428
+    "description": "the ETag of your last GET (428 without it, 412 when it is stale)",
+}
+
+
 def check_if_match(current_etag: str) -> None:
     """Optimistic concurrency for edits: 428 without ``If-Match``, 412 when it is stale."""
     header = request.headers.get("If-Match")
@@ -292,6 +328,13 @@ def check_if_match(current_etag: str) -> None:
 
 
 def init_app(app: Flask) -> None:
+    redaction.install()  # no password or token reaches a log (registry.core.redaction)
+    proxies = app.config["REGISTRY_SETTINGS"].trusted_proxies
+    if proxies:
+        # Behind that many reverse proxies, the address they saw the client at is the client's
+        # address (rate limits, logs); without any, X-Forwarded-* is the client's own claim and
+        # ignored (ASVS 5.0 4.1.3).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     app.register_error_handler(RegistryError, handle_registry_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(OperationalError, handle_operational_error)

@@ -65,13 +65,19 @@ HEADER_DOC = {
     "in": "header",
     "name": KEY_HEADER,
     "required": False,
-    "schema": {"type": "string", "minLength": 16, "maxLength": 200},
+    # KEY_FORMAT, bare or as a Structured-Field string (RFC 8941), as request_key() reads it.
+    "schema": {
+        "type": "string",
+        "pattern": '^([A-Za-z0-9._~:+/=-]{16,200}|"[A-Za-z0-9._~:+/=-]{16,200}")$',
+    },
     "description": (
         "Optional; a unique value per operation, a UUID is best (16–200 characters from "
         "A–Z a–z 0–9 . _ ~ : + / = -). Scoped to the caller and kept 24 hours. A retry with the "
         "same key and body gets the stored response (header Idempotent-Replayed: true), errors "
         "of the operation included; the same key with another body or path answers 422; a "
-        "retry while the first request is still running answers 409 — retry it later."
+        "retry while the first request is still running answers 409 — retry it later. A "
+        f"key of fewer than {MIN_DISTINCT_CHARACTERS} different characters is too easy to "
+        "guess and answers 400."
     ),
 }
 

@@ -79,7 +79,9 @@ def _owner_ids(session: Session, patent_id: uuid.UUID) -> list[uuid.UUID]:
     )
 
 
-def _require_enterprise_licensee(session: Session, actor: Actor) -> None:
+def require_enterprise_licensee(session: Session, actor: Actor) -> None:
+    """403 unless ``actor`` is a licensee user of an enterprise: who may take up (PL Art. 51(1)).
+    The take-up page asks it before showing the notice form."""
     if actor.role is not permissions.TAKE_UP:
         raise Forbidden("only licensee users of an enterprise take up an open licence")
     kind = session.scalar(select(Organisation.kind).where(Organisation.id == actor.organisation_id))
@@ -135,7 +137,7 @@ def take_up(
     expiry, and is due for recordation three months on. One ``licence.taken_up`` event, then
     :data:`~registry.licences.signals.licence_taken_up` (its contract is issued there).
     """
-    _require_enterprise_licensee(session, actor)
+    require_enterprise_licensee(session, actor)
     offer = claim_for_take_up(session, offer_id=offer_id)
     if actor.organisation_id in _owner_ids(session, offer.patent_id):
         raise OwnPatent()
@@ -209,9 +211,7 @@ def take_up(
 def in_audit_scope(actor: Actor) -> ColumnElement[bool]:
     """SQL: the licence's licensee or a current owner of its patent is in the auditor's scope."""
     scope = list(actor.audit_scope or ())
-    return or_(
-        Licence.licensee_organisation_id.in_(scope), owned_by_any(Licence.patent_id, scope)
-    )
+    return or_(Licence.licensee_organisation_id.in_(scope), owned_by_any(Licence.patent_id, scope))
 
 
 def audited_licence_ids(actor: Actor) -> Select[uuid.UUID]:

@@ -13,7 +13,7 @@ from registry.audit import checkpoints
 from registry.core import clock
 from registry.core.actor import current_actor, require_actor
 from registry.core.api import make_blueprint, paginate, public
-from registry.core.http import check_if_match, etag_for, get_session
+from registry.core.http import IF_MATCH_DOC, check_if_match, etag_for, get_session
 from registry.offers import gazette, schemas, search, services
 from registry.offers.models import Offer
 
@@ -60,7 +60,8 @@ class OfferById(MethodView):
             services.get_offer(get_session(), actor=current_actor(), offer_id=offer_id)
         )
 
-    @blp.arguments(schemas.OfferEditSchema)
+    @blp.doc(parameters=[IF_MATCH_DOC])
+    @blp.arguments(schemas.OfferEditSchema, required=False)  # no body: nothing to change
     @blp.response(200, schemas.OfferSchema)
     def patch(self, data: dict[str, Any], offer_id: uuid.UUID) -> Any:
         """Edit a draft (``If-Match`` with the ETag of your GET; 412 when stale). Changing the

@@ -152,7 +152,8 @@ def withdraw(
     untouched (PL Art. 50(2)). It writes the offer row with ``WHERE status='published'`` and
     stores the version it wrote, which orders every take-up before or after it
     (reliability.md §2.4). Only an owner's TTO asks (403); only a published offer in force
-    (409); once per organisation (409)."""
+    (409); once per organisation (409), unless its request suffices by now (the owners or the
+    rule changed since): asking again then withdraws the offer."""
     seen = seen_offer(session, actor, offer_id, for_update=True)
     offer = seen.offer
     if not permissions.is_owner_tto(actor, seen.owner_ids):
@@ -164,25 +165,31 @@ def withdraw(
             f"only a published offer can be withdrawn; this offer is {status.value}",
             [FieldError.of("status", f"is {status.value}, not published")],
         )
-    if actor.organisation_id in consenting_organisations(offer, purpose=ConsentPurpose.WITHDRAW):
-        raise Duplicate(
-            "your organisation has already asked to withdraw this offer",
-            [FieldError.of("reason", "already asked")],
-        )
     stamp = clock.now()
-    session.add(
-        OfferConsent(
-            offer_id=offer.id,
-            organisation_id=actor.organisation_id,
-            user_id=actor.user_id,
-            purpose=ConsentPurpose.WITHDRAW,
-            terms_sha256=offer.terms_sha256,
-            reason=reason,
-            created_dt=stamp,
+    asked = consenting_organisations(offer, purpose=ConsentPurpose.WITHDRAW)
+    if actor.organisation_id in asked:
+        # The request stands. If it suffices now (the owners or their decision rule changed
+        # since it was made), asking again completes the withdrawal: otherwise no owner could
+        # ever withdraw the offer (the others may be owners no more, and admins do not ask).
+        if not consent_outcome(offer.patent.consent_open_licence, seen.owners, asked)[0]:
+            raise Duplicate(
+                "your organisation has already asked to withdraw this offer",
+                [FieldError.of("reason", "already asked")],
+            )
+    else:
+        session.add(
+            OfferConsent(
+                offer_id=offer.id,
+                organisation_id=actor.organisation_id,
+                user_id=actor.user_id,
+                purpose=ConsentPurpose.WITHDRAW,
+                terms_sha256=offer.terms_sha256,
+                reason=reason,
+                created_dt=stamp,
+            )
         )
-    )
-    session.flush()
-    session.expire(offer, ["consents"])
+        session.flush()
+        session.expire(offer, ["consents"])
     asking = consenting_organisations(offer, purpose=ConsentPurpose.WITHDRAW)
     satisfied, awaiting = consent_outcome(offer.patent.consent_open_licence, seen.owners, asking)
     if not satisfied:

@@ -8,7 +8,7 @@ import marshmallow as ma
 
 from registry.core import clock
 from registry.core.api import QuerySchema, Schema
-from registry.core.fields import MoneyField
+from registry.core.fields import MoneyField, StrictBoolean
 from registry.offers.eligibility import consenting_organisations
 from registry.offers.lifecycle import effective_status
 from registry.offers.models import (
@@ -29,15 +29,6 @@ SHA256 = r"^[0-9a-f]{64}$"
 
 def _enum(enum_class: Any, **kwargs: Any) -> ma.fields.Enum:
     return ma.fields.Enum(enum_class, by_value=True, **kwargs)
-
-
-class StrictBoolean(ma.fields.Boolean):
-    """JSON ``true`` or ``false`` only: an attestation is never the string "yes"."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
-        if not isinstance(value, bool):
-            raise ma.ValidationError("send true or false")
-        return value
 
 
 class OfferCreateSchema(TermsSchema):

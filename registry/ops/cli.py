@@ -45,4 +45,7 @@ def history() -> None:
 
 
 def init_app(app: Flask) -> None:
+    from registry.ops import commands  # backup, restore, check
+
     app.cli.add_command(db_cli)
+    commands.init_app(app)

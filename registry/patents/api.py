@@ -13,7 +13,7 @@ from werkzeug.datastructures import FileStorage
 from registry.core.actor import require_actor
 from registry.core.api import make_blueprint, paginate
 from registry.core.errors import FieldError, ValidationFailed
-from registry.core.http import check_if_match, etag_for, get_session
+from registry.core.http import IF_MATCH_DOC, check_if_match, etag_for, get_session
 from registry.patents import encumbrances, importer, schemas, services
 from registry.patents.models import Encumbrance, Patent
 
@@ -50,7 +50,8 @@ class PatentById(MethodView):
             services.get_patent(get_session(), actor=require_actor(), patent_id=patent_id)
         )
 
-    @blp.arguments(schemas.PatentEditSchema)
+    @blp.doc(parameters=[IF_MATCH_DOC])
+    @blp.arguments(schemas.PatentEditSchema, required=False)  # no body: nothing to change
     @blp.response(200, schemas.PatentSchema)
     def patch(self, data: dict[str, Any], patent_id: uuid.UUID) -> Any:
         """Correct the record. Send ``If-Match`` with the ETag of your GET (412 when stale)."""

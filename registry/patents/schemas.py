@@ -9,7 +9,7 @@ from flask_smorest.fields import Upload
 
 from registry.core.api import QuerySchema, Schema
 from registry.core.clock import today
-from registry.core.fields import ApplicationNumberField, IpcField, PercentField
+from registry.core.fields import ApplicationNumberField, IpcField, PercentField, StrictBoolean
 from registry.patents import rules
 from registry.patents.models import (
     BeneficiaryBasis,
@@ -117,11 +117,11 @@ class EncumbranceSchema(Schema):
     kind = _enum(EncumbranceKind, required=True)
     start_date = ma.fields.Date(required=True)
     end_date = ma.fields.Date(allow_none=True)
-    pledgee_consent = ma.fields.Boolean(allow_none=True)
+    pledgee_consent = StrictBoolean(allow_none=True)
     holder = Str(allow_none=True, validate=Length(max=200))
     reference = Str(required=True, validate=Length(min=1, max=200))
-    released_dt = ma.fields.AwareDateTime(dump_only=True)
-    release_reason = Str(dump_only=True)
+    released_dt = ma.fields.AwareDateTime(dump_only=True, allow_none=True)  # null while in force
+    release_reason = Str(dump_only=True, allow_none=True)
     in_force = ma.fields.Method("_in_force", dump_only=True)
 
     def _in_force(self, encumbrance: Any) -> bool:

@@ -44,6 +44,8 @@ from tests.factories import PASSWORD, Factory, make_application_number, make_usc
 from tests.factories import licences as licence_factories
 from tests.factories import offers as offer_factories
 from tests.factories.world import Member, World, build_world
+from tests.web import access_pages as ap
+from tests.web.pages import envelope_of
 
 NA = None
 ROLES = ("anonymous", "admin", "tto", "licensee", "auditor")
@@ -199,6 +201,40 @@ MATRIX: dict[tuple[str, str], dict[str, Pair]] = {
     ("GET", "/api/v1/audit/checkpoints"): public(200),
     ("GET", "/api/v1/audit/checkpoints/latest"): public(200),
     ("GET", "/api/v1/audit/checkpoint-key"): public(200),
+    # Exports: each register scoped as its own list endpoint (tests/api/test_exports.py tries
+    # every register and role); patents, like GET /patents, are refused to licensees.
+    ("GET", "/api/v1/exports/<register>.csv"): row(401, 200, 200, 403, 200),
+    # Web pages (issue 7). Their credential is the session cookie: tests/web/access_pages.py
+    # signs each role in through /login. Public pages answer everyone; a page that needs a user
+    # sends anonymous visitors to /login (302 from a GET, 303 from a POST); offers, licences
+    # and contracts are seen exactly as through the API. A successful form answers 303.
+    ("GET", "/"): public(200),
+    ("GET", "/assets/<path:filename>"): public(200),
+    ("GET", "/offers"): public(200),
+    ("GET", "/offers/<uuid:offer_id>"): row(404, (NA, 200), (200, 404), 404, (NA, 200)),
+    ("GET", "/offers/<uuid:offer_id>/specimen.pdf"): row(
+        404, (NA, 200), (200, 404), 404, (NA, 200)
+    ),
+    ("GET", "/offers/<uuid:offer_id>/take-up"): row(302, (NA, 403), 403, (NA, 200), (NA, 403)),
+    ("POST", "/offers/<uuid:offer_id>/take-up"): row(303, (NA, 403), 403, (NA, 303), (NA, 403)),
+    ("GET", "/gazette"): public(200),
+    ("GET", "/verify"): public(200),
+    ("POST", "/verify"): public(200),
+    ("GET", "/login"): public(200),
+    ("POST", "/login"): public(303),
+    ("POST", "/logout"): public(303),
+    ("GET", "/account/password"): row(302, 200, 200, 200, 200),
+    ("POST", "/account/password"): row(303, 303, 303, 303, 303),
+    ("GET", "/licences"): row(302, 200, 200, 200, 200),
+    ("GET", "/licences/<uuid:licence_id>"): row(302, (NA, 200), (200, 404), (200, 404), (NA, 200)),
+    ("GET", "/licences/<uuid:licence_id>/contract.pdf"): row(
+        302, (NA, 200), (200, 404), (200, 404), (NA, 200)
+    ),
+    # A TTO's portfolio and the bulk import: patents are seen and imported as through the API.
+    ("GET", "/patents"): row(302, 200, 200, 403, 200),
+    ("GET", "/patents/<uuid:patent_id>"): row(302, (NA, 200), (200, 404), 404, (NA, 200)),
+    ("GET", "/patents/import"): row(302, 200, 200, 403, 403),
+    ("POST", "/patents/import"): row(303, (NA, 303), (303, 422), 403, 403),
 }
 
 
@@ -281,13 +317,26 @@ SCOPELESS = frozenset(
         ("GET", "/api/v1/audit/checkpoints"),
         ("GET", "/api/v1/audit/checkpoints/latest"),
         ("GET", "/api/v1/audit/checkpoint-key"),
+        ("GET", "/api/v1/exports/<register>.csv"),
+        ("GET", "/"),
+        ("GET", "/assets/<path:filename>"),
+        ("GET", "/offers"),
+        ("GET", "/gazette"),
+        ("GET", "/verify"),
+        ("POST", "/verify"),
+        ("GET", "/login"),
+        ("POST", "/login"),
+        ("POST", "/logout"),
+        ("GET", "/account/password"),
+        ("POST", "/account/password"),
+        ("GET", "/licences"),
         ("GET", AUDIT_SCOPE),
         ("PUT", AUDIT_SCOPE),
     }
 )
 
 # POSTs that change nothing (a verification): no audit event is due.
-QUERIES = frozenset({"/api/v1/contracts/verify"})
+QUERIES = frozenset({"/api/v1/contracts/verify", "/verify"})
 
 ROLE_FOR_KIND = {
     OrganisationKind.CLEARING_HOUSE: "auditor",
@@ -594,6 +643,47 @@ REQUESTS: dict[tuple[str, str], Callable[[Call], Request]] = {
     ("GET", "/api/v1/audit/checkpoints"): lambda c: ("/api/v1/audit/checkpoints", {}),
     ("GET", "/api/v1/audit/checkpoints/latest"): lambda c: _latest_checkpoint(c),
     ("GET", "/api/v1/audit/checkpoint-key"): lambda c: ("/api/v1/audit/checkpoint-key", {}),
+    ("GET", "/api/v1/exports/<register>.csv"): lambda c: ("/api/v1/exports/patents.csv", {}),
+    ("GET", "/"): lambda c: ap.page(c, "/"),
+    ("GET", "/assets/<path:filename>"): lambda c: ap.page(c, "/assets/registry.css"),
+    ("GET", "/offers"): lambda c: ap.page(c, "/offers?q=锂"),
+    ("GET", "/offers/<uuid:offer_id>"): lambda c: ap.page(c, f"/offers/{_draft_id(c)}"),
+    ("GET", "/offers/<uuid:offer_id>/specimen.pdf"): lambda c: ap.page(
+        c, f"/offers/{_draft_id(c)}/specimen.pdf"
+    ),
+    ("GET", "/offers/<uuid:offer_id>/take-up"): lambda c: ap.page(
+        c, f"/offers/{_offer(c).id}/take-up"
+    ),
+    ("POST", "/offers/<uuid:offer_id>/take-up"): lambda c: _page_take_up(c),
+    ("GET", "/gazette"): lambda c: ap.page(c, "/gazette"),
+    ("GET", "/verify"): lambda c: ap.page(c, "/verify"),
+    ("POST", "/verify"): lambda c: ap.form(
+        c, "/verify", _contract_upload(c)["data"], content_type="multipart/form-data"
+    ),
+    ("GET", "/login"): lambda c: ap.page(c, "/login"),
+    ("POST", "/login"): ap.sign_in_form,
+    ("POST", "/logout"): lambda c: ap.form(c, "/logout", {}),
+    ("GET", "/account/password"): lambda c: ap.page(c, "/account/password"),
+    ("POST", "/account/password"): lambda c: ap.form(
+        c,
+        "/account/password",
+        {
+            "current_password": PASSWORD,
+            "new_password": "a new passphrase for the matrix",
+            "confirm_password": "a new passphrase for the matrix",
+        },
+    ),
+    ("GET", "/licences"): lambda c: ap.page(c, "/licences"),
+    ("GET", "/licences/<uuid:licence_id>"): lambda c: ap.page(c, f"/licences/{_licence_id(c)}"),
+    ("GET", "/patents"): lambda c: ap.page(c, "/patents"),
+    ("GET", "/patents/<uuid:patent_id>"): lambda c: ap.page(c, f"/patents/{c.patent_id}"),
+    ("GET", "/patents/import"): lambda c: ap.page(c, "/patents/import"),
+    ("POST", "/patents/import"): lambda c: ap.form(
+        c, "/patents/import", _import_file(c)["data"], content_type="multipart/form-data"
+    ),
+    ("GET", "/licences/<uuid:licence_id>/contract.pdf"): lambda c: ap.page(
+        c, f"/licences/{_licence_id(c)}/contract.pdf"
+    ),
 }
 
 ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found"}
@@ -620,6 +710,18 @@ def _latest_checkpoint(call: Call) -> Request:
         call.factory.session, actor=None, signer_=checkpoints.signer(call.factory.app)
     )
     return "/api/v1/audit/checkpoints/latest", {}
+
+
+def _page_take_up(call: Call) -> Request:
+    offer = _offer(call)
+    confirmation = {
+        **licence_factories.notice(),
+        "step": "confirm",
+        "agree": "yes",
+        "terms_sha256": offer.terms_sha256,
+        "idempotency_key": str(uuid.uuid4()),
+    }
+    return ap.form(call, f"/offers/{offer.id}/take-up", confirmation)
 
 
 def _payee_runs(call: Call) -> Request:
@@ -689,9 +791,15 @@ def test_access(
             try:
                 url, kwargs = REQUESTS[method, rule](call)
                 events = _events(db)
-                response = api.as_(member.token if member else None)._call(method, url, **kwargs)
+                browser = kwargs.pop("page_client", None)  # a page: the session is the credential
+                if browser is not None:
+                    response = browser.open(url, method=method, **kwargs)
+                else:
+                    response = api.as_(member.token if member else None)._call(
+                        method, url, **kwargs
+                    )
                 status = response.status_code
-                body = response.get_json(silent=True)
+                body = response.get_json(silent=True) or envelope_of(response)
                 response.close()
                 after = _events(db)
             finally:
