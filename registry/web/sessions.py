@@ -23,7 +23,6 @@ next bump. A table ends exactly the session asked (7.4.1) and can still end them
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from contextlib import closing
@@ -35,7 +34,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from registry.accounts.models import User
-from registry.accounts.services import actor_of
+from registry.accounts.services import actor_of, hash_token
 from registry.audit.services import record
 from registry.config import Settings
 from registry.core import clock
@@ -54,10 +53,6 @@ def is_page_path(path: str) -> bool:
     return not (path == API_PREFIX or path.startswith(API_PREFIX + "/") or path in PROBES)
 
 
-def hash_id(raw: str) -> str:
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
-
-
 def _settings() -> Settings:
     settings: Settings = current_app.config["REGISTRY_SETTINGS"]
     return settings
@@ -71,7 +66,7 @@ def start(session: Session, *, user: User) -> str:
     row = WebSession(
         id=uuid.uuid4(),
         user_id=user.id,
-        token_hash=hash_id(raw),
+        token_hash=hash_token(raw),
         created_dt=instant,
         last_seen_dt=instant,
         expires_dt=instant + timedelta(hours=_settings().web_session_max_hours),
@@ -93,7 +88,7 @@ def end(session: Session, *, raw: str, reason: str) -> WebSession | None:
     """End the session with this id, if it is still open (one ``session.ended`` event)."""
     row = session.scalar(
         select(WebSession).where(
-            WebSession.token_hash == hash_id(raw), WebSession.ended_dt.is_(None)
+            WebSession.token_hash == hash_token(raw), WebSession.ended_dt.is_(None)
         )
     )
     if row is None:
@@ -142,7 +137,7 @@ def live(session: Session, raw: str, now: datetime) -> tuple[WebSession, User] |
     found = session.execute(
         select(WebSession, User)
         .join(User, User.id == WebSession.user_id)
-        .where(WebSession.token_hash == hash_id(raw))
+        .where(WebSession.token_hash == hash_token(raw))
     ).first()
     if found is None:
         return None
